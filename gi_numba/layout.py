@@ -1,0 +1,16 @@
+"""Column layout of the parameter array (ALGORITHM.md §1).
+
+All trainable numbers of ``N`` Gaussians live in one ``(N, 8)`` float32 array,
+one row per Gaussian, so the optimiser, growth and pruning treat a Gaussian as
+a single row and its Adam moments can never fall out of step with it.
+"""
+
+#: Number of trainable numbers per Gaussian.
+N_PARAMS = 8
+
+#: Columns of the mean ``(x, y)`` in pixel units.
+MEAN = slice(0, 2)
+#: Columns of the covariance ``(a, b, c) = (var_x, cov_xy, var_y)`` before the CAF filter.
+COV = slice(2, 5)
+#: Columns of the colour ``(r, g, b)``.
+COLOUR = slice(5, 8)

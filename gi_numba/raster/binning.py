@@ -1,0 +1,63 @@
+"""Tile intersection: which Gaussians each 16x16 tile must visit (ALGORITHM.md §2).
+
+A counting sort by tile id. Within a tile, Gaussians keep their index order,
+so every run produces the same lists.
+
+Each (tile, Gaussian) pair is an *entry*. Besides the tile-sorted entry list,
+every entry also gets a *slot* in a Gaussian-sorted array: the rasteriser
+writes an entry's gradient partials to its slot, and the reduction then sums
+each Gaussian's contiguous slots (no atomics, same bits on any thread count).
+"""
+
+import numba
+import numpy as np
+
+
+@numba.njit(cache=True)
+def bin_gaussians(box, n_tiles_x, n_tiles_y):
+    """Tile lists of the projected Gaussians.
+
+    Parameters
+    ----------
+    box : (N, 4) int32
+        Tile boxes ``(tx0, tx1, ty0, ty1)`` from :func:`project_gaussians`.
+
+    Returns
+    -------
+    tile_start : (T + 1,) int64
+        Entries of tile ``t`` (row-major, ``t = ty * n_tiles_x + tx``) are
+        ``tile_start[t]:tile_start[t + 1]``.
+    entry_gaussian : (E,) int32
+        Gaussian index of each entry.
+    entry_slot : (E,) int32
+        Slot of each entry in the Gaussian-sorted partials array.
+    gaussian_start : (N + 1,) int64
+        Slots of Gaussian ``g`` are ``gaussian_start[g]:gaussian_start[g + 1]``.
+    """
+    n = box.shape[0]
+    n_tiles = n_tiles_x * n_tiles_y
+    tile_start = np.zeros(n_tiles + 1, np.int64)
+    gaussian_start = np.zeros(n + 1, np.int64)
+    for g in range(n):
+        gaussian_start[g + 1] = gaussian_start[g] + (box[g, 1] - box[g, 0]) * (box[g, 3] - box[g, 2])
+        for ty in range(box[g, 2], box[g, 3]):
+            for tx in range(box[g, 0], box[g, 1]):
+                tile_start[ty * n_tiles_x + tx + 1] += 1
+    for t in range(n_tiles):
+        tile_start[t + 1] += tile_start[t]
+
+    n_entries = tile_start[n_tiles]
+    entry_gaussian = np.empty(n_entries, np.int32)
+    entry_slot = np.empty(n_entries, np.int32)
+    cursor = tile_start[:-1].copy()
+    for g in range(n):
+        slot = gaussian_start[g]
+        for ty in range(box[g, 2], box[g, 3]):
+            for tx in range(box[g, 0], box[g, 1]):
+                t = ty * n_tiles_x + tx
+                e = cursor[t]
+                cursor[t] = e + 1
+                entry_gaussian[e] = g
+                entry_slot[e] = slot
+                slot += 1
+    return tile_start, entry_gaussian, entry_slot, gaussian_start

@@ -1,0 +1,135 @@
+"""Per-Gaussian formulas shared by every backend (ALGORITHM.md §2-§3).
+
+Each function is a small ``@njit`` scalar function, so the CPU kernels inline
+it and the CUDA kernels can call it as a device function: a formula lives in
+exactly one place.
+"""
+
+import math
+
+import numba
+import numpy as np
+
+#: A term is skipped when ``alpha = exp(-sigma) < 1/255``, i.e. ``sigma > ln 255``.
+SIGMA_CUTOFF = math.log(255.0)
+
+#: Tiles are ``TILE x TILE`` pixels.
+TILE = 16
+
+_inline = dict(cache=True, inline="always", fastmath=True)
+
+# float32 constants: a float64 literal would promote the hot loops to float64.
+_F1, _HALF, _SIXTEENTH = np.float32(1.0), np.float32(0.5), np.float32(0.0625)
+_C3, _C4, _C5, _C6 = (np.float32(1.0 / f) for f in (6.0, 24.0, 120.0, 720.0))
+
+
+@numba.njit(**_inline)
+def fast_exp(x):
+    """``exp(x)`` for ``x`` in ``[-ln 255, 0]`` without a library call.
+
+    ``exp(x) = exp(x/16)^16``: the degree-6 Taylor series of ``exp(x/16)``
+    (relative error below 2e-9 there), evaluated in Estrin's scheme to keep
+    the dependency chain short, then squared four times. Plain arithmetic, so
+    LLVM vectorises loops that call it (this Numba build has no vector
+    ``exp``). Relative error below 1e-6 on the whole range.
+    """
+    y = x * _SIXTEENTH
+    y2 = y * y
+    low = (_F1 + y) + (_HALF + _C3 * y) * y2
+    high = (_C4 + _C5 * y) + _C6 * y2
+    p = low + high * (y2 * y2)
+    p = p * p
+    p = p * p
+    p = p * p
+    return p * p
+
+
+@numba.njit(**_inline)
+def filtered_covariance(a, b, c, lam):
+    """The CAF-filtered covariance ``S' = S + lam * I2`` (ALGORITHM.md §1)."""
+    return a + lam, b, c + lam
+
+
+@numba.njit(**_inline)
+def conic_of(a, b, c):
+    """Inverse ``Q = (A, B, C)`` of the covariance ``(a, b, c)`` and its determinant.
+
+    The caller must check ``det > 0`` before using the conic.
+    """
+    det = a * c - b * b
+    inv = 1.0 / det if det > 0.0 else 0.0
+    return c * inv, -b * inv, a * inv, det
+
+
+@numba.njit(**_inline)
+def eigen_radii(a, c, det):
+    """Major and minor 3-sigma radii ``ceil(3 sqrt(l1,2))`` (ALGORITHM.md §2).
+
+    ``l1,2 = m +- sqrt(max(0.1, m^2 - det))`` with ``m = (a + c) / 2``.
+    A non-positive minor eigenvalue gives minor radius 0.
+    """
+    m = 0.5 * (a + c)
+    root = math.sqrt(max(0.1, m * m - det))
+    major = math.ceil(3.0 * math.sqrt(m + root))
+    low = m - root
+    minor = math.ceil(3.0 * math.sqrt(low)) if low > 0.0 else 0.0
+    return major, minor
+
+
+@numba.njit(**_inline)
+def tile_range(centre, radius, n_tiles):
+    """Tiles ``[lo, hi)`` along one axis touched by ``[centre - r, centre + r]``.
+
+    ``lo = clamp(int((centre - r) / 16))``, ``hi = clamp(int((centre + r) / 16 + 1))``,
+    with ``int`` truncating toward zero as in C.
+    """
+    lo = int((centre - radius) / TILE)
+    hi = int((centre + radius) / TILE + 1.0)
+    return min(max(lo, 0), n_tiles), min(max(hi, 0), n_tiles)
+
+
+@numba.njit(**_inline)
+def row_range(mx, my, a, b, det, ex, tx, xa, xb):
+    """Vertical extent ``[y_lo, y_hi]`` of the ellipse ``sigma <= ln 255`` over columns ``[xa, xb]``.
+
+    ``(a, b, det)`` describe the filtered covariance, ``ex = sqrt(2 ln255 a)`` is
+    the ellipse's half-width and ``tx = b sqrt(2 ln255 / c)`` the column offset
+    ``dx = mx - x`` of its lowest point. For a column at offset ``dx`` the ellipse
+    spans ``y = my - (b dx +- sqrt(det (ex^2 - dx^2))) / a``; the lower edge is
+    convex with its minimum at ``dx = tx``, the upper edge concave with its
+    maximum at ``dx = -tx``, so each extreme over the band sits at the clamp of
+    that offset. Returns ``y_lo > y_hi`` when the band misses the ellipse.
+    """
+    lo = max(mx - xb, -ex)
+    hi = min(mx - xa, ex)
+    if lo > hi:
+        return 1.0, 0.0
+    d1 = min(max(tx, lo), hi)
+    d2 = min(max(-tx, lo), hi)
+    y_lo = my - (b * d1 + math.sqrt(max(det * (ex * ex - d1 * d1), 0.0))) / a
+    y_hi = my - (b * d2 - math.sqrt(max(det * (ex * ex - d2 * d2), 0.0))) / a
+    return y_lo, y_hi
+
+
+@numba.njit(**_inline)
+def sigma_of(half_A, B, half_C, dx, dy):
+    """Gaussian exponent ``sigma = 0.5*(A dx^2 + C dy^2) + B dx dy`` for ``d = mu - p``.
+
+    Takes the conic's diagonal already halved, so a hot loop pays no extra multiply.
+    """
+    return half_A * dx * dx + half_C * dy * dy + B * dx * dy
+
+
+@numba.njit(**_inline)
+def covariance_grad_from_conic_grad(A, B, C, gA, gB, gC):
+    """Chain rule through the inverse ``Q = S'^-1`` (ALGORITHM.md §3).
+
+    With ``G = [[gA, gB/2], [gB/2, gC]]`` the gradient on the symmetric conic,
+    ``dL/dS' = -Q G Q``; the off-diagonal parameter ``b`` sits in two matrix
+    entries, so its gradient is twice the off-diagonal of that matrix.
+    Gradients with respect to ``S`` equal those with respect to ``S'``.
+    """
+    ga = -(A * A * gA + A * B * gB + B * B * gC)
+    gb = -(2.0 * A * B * gA + (B * B + A * C) * gB + 2.0 * B * C * gC)
+    gc = -(B * B * gA + B * C * gB + C * C * gC)
+    return ga, gb, gc

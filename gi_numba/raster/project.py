@@ -1,0 +1,60 @@
+"""Projection: per-Gaussian conic, 3-sigma box and tile range (ALGORITHM.md §2).
+
+This is the first of three plain steps (project -> bin -> rasterise). It runs
+once per iteration over the ``N`` Gaussians and costs microseconds.
+"""
+
+import math
+
+import numba
+import numpy as np
+
+from .maths import SIGMA_CUTOFF, TILE, conic_of, eigen_radii, filtered_covariance, tile_range
+
+
+@numba.njit(cache=True)
+def project_gaussians(params, lam, grid_x, grid_y):
+    """Conics, tile boxes and ellipse extents of all Gaussians.
+
+    Returns
+    -------
+    conic : (N, 3) float32
+        ``(A, B, C)``, the inverse of the filtered covariance ``S'``.
+    box : (N, 4) int32
+        Tile box ``(tx0, tx1, ty0, ty1)``, upper ends exclusive; all zero for a
+        Gaussian that is not rendered (``det <= 0``, minor radius < 1 or empty box).
+    ellipse : (N, 5) float32
+        ``(a', b', det, ex, tx)``: filtered covariance entries, its determinant,
+        the half-width ``sqrt(2 ln255 a')`` of the ellipse ``alpha >= 1/255`` and
+        the column offset ``b' sqrt(2 ln255 / c')`` of its lowest point. The
+        rasteriser uses them to skip pixels that cannot hold a term
+        (:func:`~gi_numba.raster.maths.band_rows`).
+    """
+    n = params.shape[0]
+    conic = np.zeros((n, 3), np.float32)
+    box = np.zeros((n, 4), np.int32)
+    ellipse = np.zeros((n, 5), np.float32)
+    for g in range(n):
+        a, b, c = filtered_covariance(params[g, 2], params[g, 3], params[g, 4], lam[g])
+        a, b, c = np.float64(a), np.float64(b), np.float64(c)
+        A, B, C, det = conic_of(a, b, c)
+        if not det > 0.0:
+            continue
+        major, minor = eigen_radii(a, c, det)
+        if minor < 1.0:
+            continue
+        tx0, tx1 = tile_range(np.float64(params[g, 0]), major, grid_x)
+        ty0, ty1 = tile_range(np.float64(params[g, 1]), major, grid_y)
+        if tx0 >= tx1 or ty0 >= ty1:
+            continue
+        conic[g, 0], conic[g, 1], conic[g, 2] = A, B, C
+        box[g, 0], box[g, 1], box[g, 2], box[g, 3] = tx0, tx1, ty0, ty1
+        ellipse[g, 0], ellipse[g, 1], ellipse[g, 2] = a, b, det
+        ellipse[g, 3] = math.sqrt(2.0 * SIGMA_CUTOFF * a)
+        ellipse[g, 4] = b * math.sqrt(2.0 * SIGMA_CUTOFF / c)
+    return conic, box, ellipse
+
+
+def tile_grid(height, width):
+    """Number of tile columns and rows covering an image."""
+    return (width + TILE - 1) // TILE, (height + TILE - 1) // TILE
