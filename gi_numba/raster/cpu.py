@@ -188,7 +188,8 @@ def _loss_gradient_tile(acc, target, rows, cols, scale, grad_out):
     """Fill ``grad_out = dL/d(out)`` for one tile and return its squared error (float64).
 
     ``L = mean((clamp(out) - target)^2)``; the clamp passes gradient only where
-    ``0 < out < 1`` (ALGORITHM.md §3). Only the tile's first ``rows x cols``
+    ``0 <= out <= 1`` (ALGORITHM.md §3; inclusive, as PyTorch's ``clamp`` is, or
+    an all-zero start with colours 0 could never move). Only the tile's first ``rows x cols``
     pixels lie in the image; the others get zero.
     """
     grad_out[:, :] = _ZERO
@@ -201,7 +202,7 @@ def _loss_gradient_tile(acc, target, rows, cols, scale, grad_out):
                 out = acc[ch, p]
                 diff = min(max(out, _ZERO), _ONE) - target[ch, p]
                 row_sse += diff * diff
-                grad_out[ch, p] = scale * diff if (out > _ZERO and out < _ONE) else _ZERO
+                grad_out[ch, p] = scale * diff if (out >= _ZERO and out <= _ONE) else _ZERO
             sse += np.float64(row_sse)
     return sse
 

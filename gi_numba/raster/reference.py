@@ -73,7 +73,7 @@ def reference_gradients(params, lam, target):
     height, width = target.shape[1], target.shape[2]
     p = np.asarray(params, np.float64)
     out = reference_render(params, lam, height, width)
-    grad_out = np.where((out > 0) & (out < 1), 2.0 * (np.clip(out, 0, 1) - target) / target.size, 0.0)
+    grad_out = np.where((out >= 0) & (out <= 1), 2.0 * (np.clip(out, 0, 1) - target) / target.size, 0.0)
     grads = np.zeros_like(p)
     for g, alpha, dx, dy, (A, B, C) in _alpha_maps(params, lam, height, width):
         grads[g, 5:8] = (grad_out * alpha).sum(axis=(1, 2))

@@ -1,0 +1,52 @@
+"""Atomic output files: a crash never leaves a half-written file behind.
+
+Every file the package writes goes to a temporary file in the destination's
+folder first and is renamed over the destination only once complete.
+"""
+
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import GIError
+
+
+def write_atomically(path, data: bytes):
+    """Write ``data`` to ``path`` through a temporary file and an atomic rename."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise GIError(f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        _remove_quietly(tmp)
+        raise GIError(f"cannot write {path}: {exc.strerror or exc}") from None
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+
+
+def check_writable(path):
+    """Fail early, before a long computation, if ``path`` cannot be created."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise GIError(f"cannot write {path}: it is a directory")
+    if not folder.is_dir():
+        raise GIError(f"cannot write {path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise GIError(f"cannot write {path}: folder {folder} is not writable")
+
+
+def _remove_quietly(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass

@@ -1,0 +1,117 @@
+"""Reading images into ``[0, 1]`` float RGB and writing 8-bit PNGs (ALGORITHM.md §1).
+
+Conventions, applied to every input:
+
+- 8-bit values are divided by 255, 16-bit values by 65535; float input is
+  clipped to ``[0, 1]``.
+- Grayscale images are expanded to three equal RGB channels for fitting; the
+  source channel count is remembered (``ImageInfo.channels == 1``) so renders
+  of such a model are written back as grayscale PNGs.
+- An alpha channel is dropped, with a notice (compositing onto a background
+  would invent colours the user never saw).
+- Multi-frame files (GIF, multi-page TIFF) use their first frame, with a notice.
+"""
+
+import io
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+
+from .errors import GIError
+from .fileio import write_atomically
+
+#: Smallest image side the fit accepts.
+MIN_SIDE = 2
+
+
+@dataclass
+class ImageInfo:
+    """What was read: source bit depth and channel count, and any conversions made."""
+
+    bit_depth: int
+    channels: int
+    notices: list = field(default_factory=list)
+
+
+def example_image_path():
+    """Path of the small photo bundled with the package (a 192x128 crop of Kodak's parrots)."""
+    return Path(str(resources.files("gi_numba") / "data" / "parrots.png"))
+
+
+def load_image(path):
+    """Read ``path`` as a float32 ``(H, W, 3)`` array in ``[0, 1]`` plus an :class:`ImageInfo`.
+
+    Raises :class:`GIError` for a missing, unreadable or too small image.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise GIError(f"{path}: no such file")
+    if path.is_dir():
+        raise GIError(f"{path}: is a directory, not an image")
+    try:
+        raw = iio.imread(path, index=0)
+    except Exception as exc:  # imageio raises many types for undecodable data
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise GIError(f"{path}: cannot be read as an image ({reason})") from None
+    return to_float_rgb(raw, name=str(path))
+
+
+def to_float_rgb(raw, name="image"):
+    """Convert a decoded array to float32 ``(H, W, 3)`` in ``[0, 1]`` (see module notes)."""
+    raw = np.asarray(raw)
+    notices = []
+    if raw.ndim == 2:
+        raw = raw[:, :, None]
+    if raw.ndim != 3 or raw.shape[2] not in (1, 2, 3, 4):
+        raise GIError(f"{name}: unsupported image layout {raw.shape}")
+    channels = raw.shape[2]
+    if channels in (2, 4):
+        notices.append(f"{name}: alpha channel dropped")
+        raw = raw[:, :, : channels - 1]
+        channels -= 1
+    bit_depth, image = _normalise(raw, name)
+    if bit_depth == 16:
+        notices.append(f"{name}: 16-bit image, fitted at full precision and written back as 8-bit")
+    if channels == 1:
+        notices.append(f"{name}: grayscale image, fitted as three equal RGB channels")
+        image = np.repeat(image, 3, axis=2)
+    height, width = image.shape[:2]
+    if height < MIN_SIDE or width < MIN_SIDE:
+        raise GIError(f"{name}: image is {width}x{height} pixels; at least {MIN_SIDE}x{MIN_SIDE} is needed")
+    return np.ascontiguousarray(image, np.float32), ImageInfo(bit_depth, channels, notices)
+
+
+def _normalise(raw, name):
+    """Bit depth and ``[0, 1]`` float32 values of a decoded array."""
+    if raw.dtype == np.bool_:
+        return 1, raw.astype(np.float32)
+    if raw.dtype == np.uint8:
+        return 8, raw.astype(np.float32) / 255.0
+    if raw.dtype == np.uint16:
+        return 16, raw.astype(np.float32) / 65535.0
+    if np.issubdtype(raw.dtype, np.integer):
+        peak = 255 if raw.max(initial=0) <= 255 else 65535
+        return (8 if peak == 255 else 16), np.clip(raw, 0, peak).astype(np.float32) / peak
+    if np.issubdtype(raw.dtype, np.floating):
+        if not np.isfinite(raw).all():
+            raise GIError(f"{name}: image contains NaN or infinite values")
+        return 32, np.clip(raw, 0.0, 1.0).astype(np.float32)
+    raise GIError(f"{name}: unsupported pixel type {raw.dtype}")
+
+
+def to_uint8(image, channels=3):
+    """Round a ``[0, 1]`` ``(H, W, 3)`` image to 8 bits; ``channels=1`` averages to grayscale."""
+    image = np.clip(np.asarray(image, np.float64), 0.0, 1.0)
+    if channels == 1:
+        image = image.mean(axis=2)
+    return np.rint(image * 255.0).astype(np.uint8)
+
+
+def save_png(path, image, channels=3):
+    """Write a ``[0, 1]`` float image as an 8-bit PNG, atomically."""
+    buffer = io.BytesIO()
+    iio.imwrite(buffer, to_uint8(image, channels), extension=".png")
+    write_atomically(path, buffer.getvalue())
