@@ -123,7 +123,7 @@ def _run(target, channels, settings, progress, progress_every):
     try:
         for iteration in range(1, settings.iterations + 1):
             sse, grads = rasterizer.loss_and_gradients(state.params, state.lam)
-            if not math.isfinite(sse) or not np.isfinite(grads).all():
+            if not (math.isfinite(sse) and np.isfinite(grads).all() and np.isfinite(state.params).all()):
                 diverged = True
                 break
             psnr = psnr_from_mse(sse / n_values)

@@ -9,10 +9,13 @@ Conventions, applied to every input:
   of such a model are written back as grayscale PNGs.
 - An alpha channel is dropped, with a notice (compositing onto a background
   would invent colours the user never saw).
-- Multi-frame files (GIF, multi-page TIFF) use their first frame, with a notice.
+- Multi-frame files (GIF, multi-page TIFF) use their first frame.
+- 16-bit PNGs are decoded by :mod:`gi_numba.png16` at full precision (Pillow
+  would keep only the high byte of 16-bit colour).
 """
 
 import io
+import warnings
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -22,6 +25,7 @@ import numpy as np
 
 from .errors import GIError
 from .fileio import write_atomically
+from .png16 import is_png16, read_png16
 
 #: Smallest image side the fit accepts.
 MIN_SIDE = 2
@@ -37,7 +41,7 @@ class ImageInfo:
 
 
 def example_image_path():
-    """Path of the small photo bundled with the package (a 192x128 crop of Kodak's parrots)."""
+    """Path of the small photo bundled with the package (a 256x176 crop of Kodak image 23, downscaled 2x)."""
     return Path(str(resources.files("gi_numba") / "data" / "parrots.png"))
 
 
@@ -52,11 +56,24 @@ def load_image(path):
     if path.is_dir():
         raise GIError(f"{path}: is a directory, not an image")
     try:
-        raw = iio.imread(path, index=0)
+        raw = _read_png16(path) if _starts_as_png16(path) else None
+        if raw is None:
+            with warnings.catch_warnings():  # imageio's TIFF reader warns about its own future
+                warnings.simplefilter("ignore", DeprecationWarning)
+                raw = iio.imread(path, index=0)
     except Exception as exc:  # imageio raises many types for undecodable data
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise GIError(f"{path}: cannot be read as an image ({reason})") from None
     return to_float_rgb(raw, name=str(path))
+
+
+def _starts_as_png16(path):
+    with open(path, "rb") as handle:
+        return is_png16(handle.read(32))
+
+
+def _read_png16(path):
+    return read_png16(Path(path).read_bytes())
 
 
 def to_float_rgb(raw, name="image"):

@@ -22,7 +22,8 @@ def project_gaussians(params, lam, grid_x, grid_y):
         ``(A, B, C)``, the inverse of the filtered covariance ``S'``.
     box : (N, 4) int32
         Tile box ``(tx0, tx1, ty0, ty1)``, upper ends exclusive; all zero for a
-        Gaussian that is not rendered (``det <= 0``, minor radius < 1 or empty box).
+        Gaussian that is not rendered (``det <= 0`` or not finite, minor radius
+        < 1, empty box, or a mean that is not finite).
     ellipse : (N, 5) float32
         ``(a', b', det, ex, tx)``: filtered covariance entries, its determinant,
         the half-width ``sqrt(2 ln255 a')`` of the ellipse ``alpha >= 1/255`` and
@@ -35,10 +36,12 @@ def project_gaussians(params, lam, grid_x, grid_y):
     box = np.zeros((n, 4), np.int32)
     ellipse = np.zeros((n, 5), np.float32)
     for g in range(n):
+        if not (np.isfinite(params[g, 0]) and np.isfinite(params[g, 1])):
+            continue
         a, b, c = filtered_covariance(params[g, 2], params[g, 3], params[g, 4], lam[g])
         a, b, c = np.float64(a), np.float64(b), np.float64(c)
         A, B, C, det = conic_of(a, b, c)
-        if not det > 0.0:
+        if not (det > 0.0 and np.isfinite(det)):
             continue
         major, minor = eigen_radii(a, c, det)
         if minor < 1.0:

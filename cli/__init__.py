@@ -1,0 +1,1 @@
+"""Command-line interface of gi-numba (installed as ``gi_numba.cli``, console script ``gi``)."""

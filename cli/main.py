@@ -1,0 +1,206 @@
+"""The ``gi`` command: fit, render, inspect and compare Gaussian images.
+
+Every command takes ``--json``: it then prints exactly one JSON object on
+stdout and nothing else there (notices and progress go to stderr). A user
+error is one ``error: ...`` line on stderr and exit code 2.
+"""
+
+import functools
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+import gi_numba
+from gi_numba.errors import GIError
+from gi_numba.fileio import check_writable
+from gi_numba.image_io import example_image_path, load_image, save_png
+from gi_numba.metrics import ms_ssim, psnr
+from gi_numba.model import GaussianImage
+
+from .progress import ProgressBar
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  pretty_exceptions_enable=False,
+                  help="GaussianImage++ with Numba: fit images with 2D Gaussians, render them at any size.")
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def fail(message):
+    """Print one error line and exit with the user-error code."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(EXIT_USER_ERROR)
+
+
+def user_errors(command):
+    """Turn :class:`GIError` into one stderr line and exit code 2."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except GIError as exc:
+            fail(str(exc))
+    return wrapper
+
+
+def notice(message):
+    typer.echo(f"note: {message}", err=True)
+
+
+def emit(as_json, result, lines):
+    """Print ``result`` as one JSON object, or ``lines`` for a person."""
+    if as_json:
+        typer.echo(json.dumps({k: _jsonable(v) for k, v in result.items()}))
+    else:
+        for line in lines:
+            typer.echo(line)
+
+
+def _jsonable(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _fmt_ssim(value):
+    return "n/a (image side under 161 px)" if math.isnan(value) else f"{value:.4f}"
+
+
+@app.command("fit")
+@user_errors
+def fit_command(
+    image: Optional[Path] = typer.Argument(None, help="Image to fit (PNG, JPEG, BMP, TIFF, WebP)."),
+    n: int = typer.Option(5000, "-n", "--n-gaussians", help="Number of Gaussians (the budget)."),
+    iterations: int = typer.Option(50_000, "--iterations", "-i", help="Training iterations (paper: 50 000)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Model file (.npz) [IMAGE name].npz."),
+    render: Optional[Path] = typer.Option(None, "--render", help="Also write the fitted image as PNG."),
+    example: bool = typer.Option(False, "--example", help="Fit the small photo bundled with gi-numba."),
+    densify: bool = typer.Option(True, "--densify/--no-densify", help="Distortion-driven growth and pruning."),
+    caf: bool = typer.Option(True, "--caf/--no-caf", help="Content-aware filters."),
+    backend: str = typer.Option("cpu", "--backend", help="Rasteriser backend: cpu or auto."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object with the results."),
+):
+    """Fit Gaussians to an image; Ctrl-C stops early and saves the best state so far."""
+    if example == (image is not None):
+        fail("give an IMAGE or --example (one of them)")
+    source = example_image_path() if example else image
+    output = output or Path(Path(source).with_suffix(".npz").name)
+    for path in filter(None, (output, render)):
+        check_writable(path)
+    target, info = load_image(source)
+    for message in info.notices:
+        notice(message)
+    bar = ProgressBar()
+    try:
+        model = gi_numba.fit(source, n, iterations=iterations, seed=seed, densify=densify, caf=caf,
+                             backend=backend, progress=bar)
+    except gi_numba.FitDiverged as exc:
+        bar.close()
+        if exc.model is not None:
+            exc.model.save(output)
+            fail(f"{exc} (saved to {output})")
+        fail(str(exc))
+    finally:
+        bar.close()
+    model.save(output)
+    rendered = model.render()
+    if render is not None:
+        save_png(render, rendered, model.channels)
+    result = dict(psnr=psnr(rendered, target), ms_ssim=ms_ssim(rendered, target), n_gaussians=model.n_gaussians,
+                  iterations=model.stats["iterations_run"], seconds=round(model.stats["seconds"], 3),
+                  output=str(output), render=str(render) if render else None,
+                  interrupted=model.stats["interrupted"])
+    emit(as_json, result, [
+        f"PSNR       {result['psnr']:.2f} dB",
+        f"MS-SSIM    {_fmt_ssim(result['ms_ssim'])}",
+        f"Gaussians  {result['n_gaussians']}",
+        f"fit        {result['seconds']:.1f} s ({result['iterations']} iterations)",
+        f"model      {output}" + (f"\nrender     {render}" if render else ""),
+    ])
+    if model.stats["interrupted"]:
+        notice(f"interrupted after {model.stats['iterations_run']} iterations; saved the best state to {output}")
+        raise typer.Exit(EXIT_INTERRUPTED)
+
+
+@app.command("render")
+@user_errors
+def render_command(
+    model_path: Path = typer.Argument(..., metavar="MODEL", help="Model file (.npz) from 'gi fit'."),
+    output: Path = typer.Option(..., "-o", "--output", help="PNG to write."),
+    scale: Optional[float] = typer.Option(None, "--scale", help="Render at this multiple of the fitted size."),
+    width: Optional[int] = typer.Option(None, "--width", help="Output width in pixels."),
+    height: Optional[int] = typer.Option(None, "--height", help="Output height in pixels."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object with the results."),
+):
+    """Render a fitted model to a PNG, at its own size or any other."""
+    check_writable(output)
+    model = GaussianImage.load(model_path)
+    start = time.perf_counter()
+    image = model.render(height=height, width=width, scale=scale)
+    seconds = time.perf_counter() - start
+    save_png(output, image, model.channels)
+    result = dict(height=image.shape[0], width=image.shape[1], n_gaussians=model.n_gaussians,
+                  seconds=round(seconds, 4), output=str(output))
+    emit(as_json, result, [f"wrote {output} ({image.shape[1]}x{image.shape[0]}) in {seconds * 1e3:.1f} ms"])
+
+
+@app.command("info")
+@user_errors
+def info_command(
+    model_path: Path = typer.Argument(..., metavar="MODEL", help="Model file (.npz)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+):
+    """Describe a model file: size, Gaussians, training settings."""
+    model = GaussianImage.load(model_path)
+    result = dict(height=model.height, width=model.width, channels=model.channels, n_gaussians=model.n_gaussians,
+                  iteration=model.iteration, psnr=model.psnr, seed=model.seed, settings=model.settings,
+                  stats=model.stats)
+    psnr_text = "unknown" if model.psnr is None else f"{model.psnr:.2f} dB (training)"
+    emit(as_json, result, [
+        f"image      {model.width}x{model.height}, {'grayscale' if model.channels == 1 else 'RGB'}",
+        f"Gaussians  {model.n_gaussians}",
+        f"iteration  {model.iteration}",
+        f"PSNR       {psnr_text}",
+        "settings   " + ", ".join(f"{k}={v}" for k, v in model.settings.items()),
+    ])
+
+
+@app.command("compare")
+@user_errors
+def compare_command(
+    first: Path = typer.Argument(..., metavar="A", help="First image."),
+    second: Path = typer.Argument(..., metavar="B", help="Second image."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+):
+    """PSNR and MS-SSIM between two images of the same size."""
+    a, _ = load_image(first)
+    b, _ = load_image(second)
+    if a.shape != b.shape:
+        fail(f"images differ in size: {a.shape[1]}x{a.shape[0]} vs {b.shape[1]}x{b.shape[0]}")
+    result = dict(psnr=psnr(a, b), ms_ssim=ms_ssim(a, b))
+    emit(as_json, result, [f"PSNR     {result['psnr']:.2f} dB", f"MS-SSIM  {_fmt_ssim(result['ms_ssim'])}"])
+
+
+def main(argv=None):
+    """Console entry point: usage errors become one line and exit code 2 as well."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        code = app(args=argv or ["--help"], prog_name="gi", standalone_mode=False)
+    except typer.Exit as exc:
+        code = exc.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        typer.echo("interrupted", err=True)
+        code = EXIT_INTERRUPTED
+    except Exception as exc:
+        if getattr(exc, "exit_code", None) != EXIT_USER_ERROR or not hasattr(exc, "format_message"):
+            raise
+        typer.echo(f"error: {exc.format_message()}", err=True)
+        code = EXIT_USER_ERROR
+    sys.exit(code if isinstance(code, int) else 0)

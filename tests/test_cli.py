@@ -1,0 +1,102 @@
+"""The ``gi`` command through typer's test runner and the console entry point."""
+
+import json
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from gi_numba.cli.main import app, main
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+@pytest.fixture
+def crop_png(tmp_path, small_crop):
+    path = tmp_path / "crop.png"
+    iio.imwrite(path, np.rint(small_crop * 255).astype(np.uint8))
+    return path
+
+
+def _json(result):
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_fit_render_info_compare(runner, tmp_path, crop_png):
+    model, fitted = tmp_path / "m.npz", tmp_path / "fit.png"
+    out = _json(runner.invoke(app, ["fit", str(crop_png), "-n", "120", "--iterations", "600", "-o", str(model),
+                                    "--render", str(fitted), "--json"]))
+    assert set(out) >= {"psnr", "ms_ssim", "n_gaussians", "iterations", "seconds", "output"}
+    assert out["output"] == str(model) and out["iterations"] == 600 and 100 < out["n_gaussians"] <= 120
+    assert out["psnr"] > 15 and out["ms_ssim"] is None  # MS-SSIM needs a side over 160 px
+
+    compared = _json(runner.invoke(app, ["compare", str(crop_png), str(fitted), "--json"]))
+    assert compared["psnr"] == pytest.approx(out["psnr"], abs=0.1)
+
+    info = _json(runner.invoke(app, ["info", str(model), "--json"]))
+    assert (info["height"], info["width"], info["n_gaussians"]) == (64, 96, out["n_gaussians"])
+
+    big = tmp_path / "big.png"
+    rendered = _json(runner.invoke(app, ["render", str(model), "-o", str(big), "--scale", "2", "--json"]))
+    assert (rendered["height"], rendered["width"]) == (128, 192)
+    assert iio.imread(big).shape == (128, 192, 3)
+
+
+def test_fit_prints_a_summary_for_people(runner, tmp_path, crop_png):
+    result = runner.invoke(app, ["fit", str(crop_png), "-n", "40", "--iterations", "100",
+                                 "-o", str(tmp_path / "m.npz")])
+    assert result.exit_code == 0
+    assert "PSNR" in result.stdout and "Gaussians  " in result.stdout
+
+
+@pytest.mark.parametrize("args,message", [
+    (["fit", "missing.png"], "no such file"),
+    (["fit", "{notimage}"], "cannot be read as an image"),
+    (["fit", "{crop}", "-n", "0"], "positive integer"),
+    (["fit", "{crop}", "-n", "7000"], "more than the 6144 pixels"),
+    (["fit", "{tiny}"], "at least 2x2"),
+    (["fit", "{crop}", "-o", "{tmp}/no/such/folder/m.npz"], "does not exist"),
+    (["fit"], "give an IMAGE or --example"),
+    (["render", "{notimage}", "-o", "{tmp}/x.png"], "not a gi-numba model file"),
+    (["info", "missing.npz"], "no such file"),
+    (["compare", "{crop}", "{other}"], "differ in size"),
+])
+def test_user_errors_are_one_line_and_exit_2(runner, tmp_path, crop_png, args, message):
+    (tmp_path / "fake.png").write_text("hello")
+    iio.imwrite(tmp_path / "tiny.png", np.zeros((1, 5, 3), np.uint8))
+    iio.imwrite(tmp_path / "other.png", np.zeros((10, 10, 3), np.uint8))
+    names = dict(crop=crop_png, notimage=tmp_path / "fake.png", tiny=tmp_path / "tiny.png",
+                 other=tmp_path / "other.png", tmp=tmp_path)
+    result = runner.invoke(app, [a.format(**names) for a in args])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_entry_point_usage_error_is_one_line(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--no-such-option"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ")
+
+
+def test_entry_point_without_arguments_shows_help(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([])
+    assert exit_info.value.code == 0 and "fit" in capsys.readouterr().out
+
+
+def test_grayscale_and_rgba_notices(runner, tmp_path, small_crop):
+    rgba = np.concatenate([np.rint(small_crop * 255), np.full((64, 96, 1), 255)], axis=2).astype(np.uint8)
+    iio.imwrite(tmp_path / "a.png", rgba)
+    result = runner.invoke(app, ["fit", str(tmp_path / "a.png"), "-n", "30", "--iterations", "50",
+                                 "-o", str(tmp_path / "a.npz"), "--json"])
+    assert result.exit_code == 0 and "alpha channel dropped" in result.stderr
+    json.loads(result.stdout)

@@ -1,0 +1,44 @@
+"""Adam by hand, and the learning-rate schedule."""
+
+import numpy as np
+import pytest
+
+from gi_numba.optim import Adam, step_decay
+
+
+def test_adam_two_steps_by_hand():
+    params = np.array([[1.0, -2.0]], np.float32)
+    adam = Adam.zeros_like(params)
+    g1 = np.array([[0.5, -0.1]], np.float32)
+    g2 = np.array([[0.2, 0.3]], np.float32)
+    adam.step(params, g1, lr=0.1)
+    adam.step(params, g2, lr=0.1)
+    # Hand computation of the PyTorch formulas.
+    m = 0.1 * g1
+    v = 0.001 * g1 ** 2
+    expected = np.array([[1.0, -2.0]]) - 0.1 * (m / 0.1) / (np.sqrt(v / 0.001) + 1e-15)
+    m = 0.9 * m + 0.1 * g2
+    v = 0.999 * v + 0.001 * g2 ** 2
+    expected -= 0.1 * (m / (1 - 0.9 ** 2)) / (np.sqrt(v / (1 - 0.999 ** 2)) + 1e-15)
+    np.testing.assert_allclose(params, expected, rtol=1e-5)
+    np.testing.assert_allclose(adam.m, m, rtol=1e-6)
+    np.testing.assert_allclose(adam.v, v, rtol=1e-6)
+    assert adam.step_count == 2
+
+
+def test_first_step_moves_each_parameter_by_the_learning_rate():
+    params = np.zeros((3, 8), np.float32)
+    grads = np.random.default_rng(0).normal(size=(3, 8)).astype(np.float32)
+    Adam.zeros_like(params).step(params, grads, lr=0.018)
+    np.testing.assert_allclose(params, -0.018 * np.sign(grads), rtol=1e-5)
+
+
+def test_zero_gradient_leaves_parameters():
+    params = np.ones((2, 8), np.float32)
+    Adam.zeros_like(params).step(params, np.zeros_like(params), lr=0.5)
+    assert np.array_equal(params, np.ones((2, 8), np.float32))
+
+
+@pytest.mark.parametrize("iteration,expected", [(0, 0.018), (19_999, 0.018), (20_000, 0.009), (49_999, 0.0045)])
+def test_step_decay_halves_every_20000(iteration, expected):
+    assert step_decay(0.018, iteration, 20_000) == pytest.approx(expected)

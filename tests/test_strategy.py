@@ -1,0 +1,132 @@
+"""Densification: initialisation, growth, pruning, and moments that follow their Gaussians."""
+
+import math
+
+import numpy as np
+
+from gi_numba.strategy import DensifyStrategy, TrainState, add_gaussians, remove_gaussians
+from gi_numba.strategy.densify import largest_error_pixels, prune_non_positive_definite
+
+
+def _state(n):
+    params = np.arange(n * 8, dtype=np.float32).reshape(n, 8)
+    state = TrainState.fresh(params, np.arange(n, dtype=np.float32))
+    state.adam.m[:] = params + 1000
+    state.adam.v[:] = params + 2000
+    return state
+
+
+def test_remove_takes_the_moments_along():
+    state = _state(5)
+    remove_gaussians(state, np.array([False, True, False, True, False]))
+    assert list(state.params[:, 0]) == [0, 16, 32]
+    assert list(state.lam) == [0, 2, 4]
+    assert np.array_equal(state.adam.m, state.params + 1000)
+    assert np.array_equal(state.adam.v, state.params + 2000)
+
+
+def test_add_starts_new_moments_at_zero():
+    state = _state(2)
+    add_gaussians(state, np.full((3, 8), 7, np.float32), np.full(3, 9, np.float32))
+    assert state.n_gaussians == 5 and list(state.lam) == [0, 1, 9, 9, 9]
+    assert not state.adam.m[2:].any() and not state.adam.v[2:].any()
+    assert np.array_equal(state.adam.m[:2], state.params[:2] + 1000)
+
+
+def test_sparse_initialisation():
+    strategy = DensifyStrategy(1000, 60, 80)
+    state = strategy.initial_state(np.random.default_rng(0))
+    assert state.n_gaussians == 500
+    assert state.lam[0] == np.float32(60 * 80 / (9 * math.pi * 500))
+    assert (state.params[:, 0] >= 0).all() and (state.params[:, 0] <= 80).all()
+    assert (state.params[:, 2:5] >= 0).all() and (state.params[:, 2:5] <= 1).all() and not state.params[:, 5:].any()
+
+
+def test_filter_is_capped_and_off_without_caf():
+    assert DensifyStrategy(2, 1000, 1000).filter_variance(1) == 300.0
+    assert DensifyStrategy(10, 60, 80, caf=False).filter_variance(10) == 0.0
+
+
+def test_without_densification_all_gaussians_start_and_none_change():
+    strategy = DensifyStrategy(100, 30, 30, iterations=1000, densify=False)
+    state = strategy.initial_state(np.random.default_rng(0))
+    assert state.n_gaussians == 100
+    state.params[0, 3] = 1e6  # not positive definite: would be pruned with densification
+    assert not strategy.after_step(state, 100, None, None, np.random.default_rng(0))
+    assert state.n_gaussians == 100
+
+
+def test_growth_interval_scales_with_iterations():
+    assert DensifyStrategy(10, 30, 30).grow_every == 5000
+    assert DensifyStrategy(10, 30, 30, iterations=3000).grow_every == 300
+
+
+def test_largest_error_pixels():
+    target = np.zeros((4, 5, 3), np.float32)
+    render = target.copy()
+    render[1, 3] = 0.9
+    render[2, 0, 0] = 0.5
+    render[0, 4, 1:] = 0.2
+    ys, xs = largest_error_pixels(render, target, 2)
+    assert list(zip(ys, xs)) == [(1, 3), (2, 0)]
+
+
+def test_growth_places_new_gaussians_at_the_worst_pixels_with_a_smaller_filter():
+    height, width = 20, 30
+    strategy = DensifyStrategy(60, height, width, iterations=1000)
+    state = strategy.initial_state(np.random.default_rng(0))
+    n0, lam0 = state.n_gaussians, state.lam[0]
+    target = np.zeros((height, width, 3), np.float32)
+    render = np.linspace(0, 1, height * width, dtype=np.float32).reshape(height, width, 1).repeat(3, 2)
+    assert strategy.grow(state, 100, render, target, np.random.default_rng(1))
+    added = state.n_gaussians - n0
+    assert 20 < added <= 30  # the 30 worst pixels, less any drawn covariance that is not positive definite
+    flat = state.params[n0:, 1].astype(int) * width + state.params[n0:, 0].astype(int)
+    assert np.all(np.diff(flat) < 0) and flat.min() >= height * width - 30
+    assert not state.params[n0:, 5:].any()
+    assert np.all(state.lam[n0:] == np.float32(height * width / (9 * math.pi * state.n_gaussians)))
+    assert state.lam[n0] < lam0
+    cov = state.params[n0:, 2:5]
+    assert (cov[:, 0] * cov[:, 2] - cov[:, 1] ** 2 > 0).all()
+    assert not state.adam.m[n0:].any()
+
+
+def test_last_growth_fills_the_budget():
+    strategy = DensifyStrategy(300, 20, 30, iterations=1000, grow_batch=10)
+    state = strategy.initial_state(np.random.default_rng(0))
+    target = np.zeros((20, 30, 3), np.float32)
+    render = np.random.default_rng(2).uniform(size=(20, 30, 3)).astype(np.float32)
+    strategy.grow(state, 500, render, target, np.random.default_rng(3))
+    assert state.n_gaussians <= 160
+    strategy.grow(state, 900, render, target, np.random.default_rng(3))
+    assert 280 < state.n_gaussians <= 300  # a few dropped for not being positive definite
+
+
+def test_after_step_prunes_on_schedule_and_grows_when_due():
+    strategy = DensifyStrategy(60, 60, 80, iterations=1000, prune_every=100, grow_every=200)
+    state = strategy.initial_state(np.random.default_rng(0))  # filter 5.7: all positive definite
+    state.params[0, 3] = 1e6
+    target = np.zeros((60, 80, 3), np.float32)
+    assert not strategy.after_step(state, 150, None, target, np.random.default_rng(0))
+    assert strategy.after_step(state, 100, None, target, np.random.default_rng(0))
+    assert state.n_gaussians == 29 and not strategy.wants_render(100)
+    assert strategy.wants_render(200) and not strategy.wants_render(1000)
+    strategy.after_step(state, 200, target + 0.5, target, np.random.default_rng(0))
+    assert state.n_gaussians > 29
+
+
+def test_pruning_removes_only_non_positive_definite():
+    state = _state(4)
+    state.params[:, 2:5] = [[1, 0, 1], [1, 2, 1], [-5, 0, 1], [2, 1, 2]]
+    state.lam[:] = 0.5
+    assert prune_non_positive_definite(state)
+    assert state.params[:, 2:5].tolist() == [[1, 0, 1], [2, 1, 2]]
+    assert state.adam.m.shape == (2, 8)
+
+
+def test_pruning_never_removes_everything():
+    state = _state(2)
+    state.params[:, 2:5] = [[-1, 0, 1], [1, 5, 1]]
+    state.lam[:] = 0
+    assert not prune_non_positive_definite(state)
+    assert state.n_gaussians == 2
