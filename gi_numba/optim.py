@@ -6,13 +6,14 @@ growth and pruning add or remove a Gaussian's moments together with its row
 count ``t`` is global, as in PyTorch when a parameter tensor is extended.
 """
 
+import math
 from dataclasses import dataclass
 
 import numba
 import numpy as np
 
 
-@numba.njit(cache=True, fastmath={"nsz", "arcp", "contract", "reassoc"})
+@numba.njit(cache=True, error_model="numpy", fastmath={"nsz", "arcp", "contract", "reassoc", "afn"})
 def _adam_kernel(params, grads, m, v, lr, beta1, beta2, eps, step):
     """One Adam update in place on flat float32 arrays."""
     bias1 = 1.0 - beta1 ** step
@@ -24,9 +25,11 @@ def _adam_kernel(params, grads, m, v, lr, beta1, beta2, eps, step):
     e = np.float32(eps)
     for i in range(params.size):
         g = grads[i]
-        m[i] = b1 * m[i] + c1 * g
-        v[i] = b2 * v[i] + c2 * g * g
-        params[i] -= step_size * m[i] / (np.sqrt(v[i]) * inv_sqrt_bias2 + e)
+        mi = b1 * m[i] + c1 * g
+        vi = b2 * v[i] + c2 * g * g
+        m[i] = mi
+        v[i] = vi
+        params[i] -= step_size * mi / (math.sqrt(vi) * inv_sqrt_bias2 + e)
 
 
 @dataclass

@@ -45,7 +45,7 @@ def test_row_range_bounds_the_ellipse_over_a_column_band():
         xb = xa + rng.uniform(0, 15)
         det = a * c - b * b
         ex, tx = math.sqrt(2 * SIGMA_CUTOFF * a), b * math.sqrt(2 * SIGMA_CUTOFF / c)
-        y_lo, y_hi = row_range(mx, my, a, b, det, ex, tx, xa, xb)
+        y_lo, y_hi = row_range(mx, my, b / a, det / a ** 2, ex, tx, xa, xb)
         A, B, C = c / det, -b / det, a / det
         xs, ys = np.meshgrid(np.linspace(xa, xb, 60), np.linspace(my - 40, my + 40, 801))
         dx, dy = mx - xs, my - ys

@@ -45,18 +45,32 @@ def _tile_coordinates():
 def _run_of(mx, my, ell, x0, y0):
     """First pixel and length of the rows of a tile that a Gaussian's ellipse reaches.
 
-    ``ell`` holds the Gaussian's ``(a', b', det, ex, tx)`` in float64 (see
+    ``ell`` holds the Gaussian's ``(slope, spread, ex, tx)`` in float64 (see
     :func:`~gi_numba.raster.project.project_gaussians`). The row range is
     widened by ``_SLACK`` so rounding never drops a term. Length 0 when the
     ellipse misses the tile.
     """
     xa = np.float64(x0)
-    y_lo, y_hi = row_range(mx, my, ell[0], ell[1], ell[2], ell[3], ell[4], xa, xa + (TILE - 1))
+    y_lo, y_hi = row_range(mx, my, ell[0], ell[1], ell[2], ell[3], xa, xa + (TILE - 1))
     r0 = max(int(np.ceil(y_lo - _SLACK)) - y0, 0)
     r1 = min(int(np.floor(y_hi + _SLACK)) - y0, TILE - 1)
     if r1 < r0:
         return 0, 0
     return r0 * TILE, (r1 - r0 + 1) * TILE
+
+
+@numba.njit(cache=True)
+def count_run_pixels(params, ellipse, tile_start, entry_gaussian, n_tiles_x):
+    """Number of Gaussian-pixel evaluations one pass makes (for benchmarks)."""
+    total = 0
+    for t in range(tile_start.size - 1):
+        x0, y0 = (t % n_tiles_x) * TILE, (t // n_tiles_x) * TILE
+        for e in range(tile_start[t], tile_start[t + 1]):
+            g = entry_gaussian[e]
+            ell = (np.float64(ellipse[g, 0]), np.float64(ellipse[g, 1]), np.float64(ellipse[g, 2]),
+                   np.float64(ellipse[g, 3]))
+            total += _run_of(np.float64(params[g, 0]), np.float64(params[g, 1]), ell, x0, y0)[1]
+    return total
 
 
 @numba.njit(cache=True, fastmath=_FASTMATH)
@@ -78,7 +92,7 @@ def _splat_tile(params, conic, ellipse, entry_gaussian, first, last, x0, y0,
         dy0 = params[g, 1] - np.float32(y0)
         mx, my = np.float64(params[g, 0]), np.float64(params[g, 1])
         ell = (np.float64(ellipse[g, 0]), np.float64(ellipse[g, 1]), np.float64(ellipse[g, 2]),
-               np.float64(ellipse[g, 3]), np.float64(ellipse[g, 4]))
+               np.float64(ellipse[g, 3]))
         k0, count = _run_of(mx, my, ell, x0, y0)
         span[j, 0], span[j, 1], span[j, 2] = k0, count, offset
         for k in range(count):

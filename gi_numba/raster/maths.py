@@ -90,16 +90,17 @@ def tile_range(centre, radius, n_tiles):
 
 
 @numba.njit(**_inline)
-def row_range(mx, my, a, b, det, ex, tx, xa, xb):
+def row_range(mx, my, slope, spread, ex, tx, xa, xb):
     """Vertical extent ``[y_lo, y_hi]`` of the ellipse ``sigma <= ln 255`` over columns ``[xa, xb]``.
 
-    ``(a, b, det)`` describe the filtered covariance, ``ex = sqrt(2 ln255 a)`` is
-    the ellipse's half-width and ``tx = b sqrt(2 ln255 / c)`` the column offset
-    ``dx = mx - x`` of its lowest point. For a column at offset ``dx`` the ellipse
-    spans ``y = my - (b dx +- sqrt(det (ex^2 - dx^2))) / a``; the lower edge is
-    convex with its minimum at ``dx = tx``, the upper edge concave with its
-    maximum at ``dx = -tx``, so each extreme over the band sits at the clamp of
-    that offset. Returns ``y_lo > y_hi`` when the band misses the ellipse.
+    With the filtered covariance ``(a, b, c)`` and ``det = ac - b^2``:
+    ``slope = b / a``, ``spread = det / a^2``, ``ex = sqrt(2 ln255 a)`` the
+    ellipse's half-width and ``tx = b sqrt(2 ln255 / c)`` the column offset
+    ``dx = mx - x`` of its lowest point. For a column at offset ``dx`` the
+    ellipse spans ``y = my - slope dx -+ sqrt(spread (ex^2 - dx^2))``; the lower
+    edge is convex with its minimum at ``dx = tx``, the upper edge concave with
+    its maximum at ``dx = -tx``, so each extreme over the band sits at the
+    clamp of that offset. Returns ``y_lo > y_hi`` when the band misses the ellipse.
     """
     lo = max(mx - xb, -ex)
     hi = min(mx - xa, ex)
@@ -107,8 +108,8 @@ def row_range(mx, my, a, b, det, ex, tx, xa, xb):
         return 1.0, 0.0
     d1 = min(max(tx, lo), hi)
     d2 = min(max(-tx, lo), hi)
-    y_lo = my - (b * d1 + math.sqrt(max(det * (ex * ex - d1 * d1), 0.0))) / a
-    y_hi = my - (b * d2 - math.sqrt(max(det * (ex * ex - d2 * d2), 0.0))) / a
+    y_lo = my - slope * d1 - math.sqrt(max(spread * (ex * ex - d1 * d1), 0.0))
+    y_hi = my - slope * d2 + math.sqrt(max(spread * (ex * ex - d2 * d2), 0.0))
     return y_lo, y_hi
 
 

@@ -34,7 +34,7 @@ def project_gaussians(params, lam, grid_x, grid_y):
     n = params.shape[0]
     conic = np.zeros((n, 3), np.float32)
     box = np.zeros((n, 4), np.int32)
-    ellipse = np.zeros((n, 5), np.float32)
+    ellipse = np.zeros((n, 4), np.float32)
     for g in range(n):
         if not (np.isfinite(params[g, 0]) and np.isfinite(params[g, 1])):
             continue
@@ -52,9 +52,9 @@ def project_gaussians(params, lam, grid_x, grid_y):
             continue
         conic[g, 0], conic[g, 1], conic[g, 2] = A, B, C
         box[g, 0], box[g, 1], box[g, 2], box[g, 3] = tx0, tx1, ty0, ty1
-        ellipse[g, 0], ellipse[g, 1], ellipse[g, 2] = a, b, det
-        ellipse[g, 3] = math.sqrt(2.0 * SIGMA_CUTOFF * a)
-        ellipse[g, 4] = b * math.sqrt(2.0 * SIGMA_CUTOFF / c)
+        ellipse[g, 0], ellipse[g, 1] = b / a, det / (a * a)
+        ellipse[g, 2] = math.sqrt(2.0 * SIGMA_CUTOFF * a)
+        ellipse[g, 3] = b * math.sqrt(2.0 * SIGMA_CUTOFF / c)
     return conic, box, ellipse
 
 
