@@ -56,11 +56,13 @@ class Progress:
     best_psnr: float
     n_gaussians: int
     elapsed: float
+    warmup: float = 0.0  # seconds of the first iteration (includes compiling the kernels)
 
     @property
     def eta(self):
-        """Seconds left at the average speed so far."""
-        return self.elapsed / max(self.iteration, 1) * (self.iterations - self.iteration)
+        """Seconds left at the average speed since the first iteration."""
+        steady = (self.elapsed - self.warmup) / max(self.iteration - 1, 1)
+        return steady * (self.iterations - self.iteration)
 
 
 class FitDiverged(GIError):
@@ -118,7 +120,7 @@ def _run(target, channels, settings, progress, progress_every):
     n_values = 3 * height * width
 
     best = (-math.inf, None, None, 0)
-    iteration, interrupted, diverged = 0, False, False
+    iteration, interrupted, diverged, warmup = 0, False, False, 0.0
     start = time.perf_counter()
     try:
         for iteration in range(1, settings.iterations + 1):
@@ -134,9 +136,11 @@ def _run(target, channels, settings, progress, progress_every):
             if strategy.wants_render(iteration):
                 render = rasterizer.render(state.params, state.lam).transpose(1, 2, 0)
             strategy.after_step(state, iteration, render, target, rng)
+            if iteration == 1:
+                warmup = time.perf_counter() - start
             if progress is not None and (iteration % progress_every == 0 or iteration == settings.iterations):
                 progress(Progress(iteration, settings.iterations, psnr, best[0], state.n_gaussians,
-                                  time.perf_counter() - start))
+                                  time.perf_counter() - start, warmup))
     except KeyboardInterrupt:
         interrupted = True
     seconds = time.perf_counter() - start
