@@ -17,7 +17,9 @@ import typer
 
 import gi_numba
 from gi_numba.errors import GIError
-from gi_numba.fileio import check_writable
+from gi_numba import bitstream
+from gi_numba.codec import compress, compress_to_rate, decoded_model
+from gi_numba.fileio import check_writable, write_atomically
 from gi_numba.image_io import example_image_path, load_image, save_png
 from gi_numba.metrics import ms_ssim, psnr
 from gi_numba.model import GaussianImage
@@ -154,11 +156,15 @@ def render_command(
 @app.command("info")
 @user_errors
 def info_command(
-    model_path: Path = typer.Argument(..., metavar="MODEL", help="Model file (.npz)."),
+    path: Path = typer.Argument(..., metavar="FILE", help="Model file (.npz) or compressed file (.gi)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ):
-    """Describe a model file: size, Gaussians, training settings."""
-    model = GaussianImage.load(model_path)
+    """Describe a model (.npz) or a compressed file (.gi, with its rate breakdown)."""
+    data = _read_bytes(path)
+    if data[:len(bitstream.MAGIC)] == bitstream.MAGIC:
+        _info_compressed(data, as_json)
+        return
+    model = GaussianImage.load(path)
     result = dict(height=model.height, width=model.width, channels=model.channels, n_gaussians=model.n_gaussians,
                   iteration=model.iteration, psnr=model.psnr, seed=model.seed, settings=model.settings,
                   stats=model.stats)
@@ -170,6 +176,118 @@ def info_command(
         f"PSNR       {psnr_text}",
         "settings   " + ", ".join(f"{k}={v}" for k, v in model.settings.items()),
     ])
+
+
+def _info_compressed(data, as_json):
+    parsed = bitstream.read(data)
+    groups = dict(positions=("dy", "x"), covariance=("a", "c", "b"), colour=("red", "green", "blue"))
+    sizes = {s.name: s.nbytes for s in parsed.streams}
+    breakdown = {group: sum(sizes[name] for name in names) for group, names in groups.items()}
+    breakdown["header"] = len(data) - sum(sizes.values())
+    pixels = parsed.height * parsed.width
+    result = dict(format="gi", height=parsed.height, width=parsed.width, channels=parsed.channels,
+                  n_gaussians=parsed.codes.n_gaussians, bytes=len(data), bpp=8.0 * len(data) / pixels,
+                  bits=parsed.codes.quantizers.bits, breakdown=breakdown,
+                  streams=[dict(name=s.name, model=s.model, bytes=s.nbytes) for s in parsed.streams])
+    n = max(parsed.codes.n_gaussians, 1)
+    lines = [f"image      {parsed.width}x{parsed.height}, {'grayscale' if parsed.channels == 1 else 'RGB'}",
+             f"Gaussians  {parsed.codes.n_gaussians}",
+             f"size       {len(data)} bytes, {result['bpp']:.4f} bpp, {8.0 * len(data) / n:.1f} bits per Gaussian",
+             "bits       " + ", ".join(f"{k} {v}" for k, v in result["bits"].items())]
+    lines += [f"  {group:11}{nbytes:8d} bytes  {100.0 * nbytes / len(data):5.1f}%"
+              for group, nbytes in breakdown.items()]
+    lines += [f"    {s.name:6} {s.model:9} {s.nbytes:7d} bytes" for s in parsed.streams]
+    emit(as_json, result, lines)
+
+
+@app.command("compress")
+@user_errors
+def compress_command(
+    image: Optional[Path] = typer.Argument(None, help="Image to compress."),
+    n: Optional[int] = typer.Option(None, "-n", "--n-gaussians", help="Number of Gaussians (sets the rate)."),
+    bpp: Optional[float] = typer.Option(None, "--bpp", help="Target rate in bits per pixel (chooses N)."),
+    iterations: int = typer.Option(50_000, "--iterations", "-i", help="Representation iterations before QAT."),
+    qat_iterations: Optional[int] = typer.Option(None, "--qat-iterations", help="QAT iterations [0.2 x iterations]."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output file [IMAGE name].gi."),
+    example: bool = typer.Option(False, "--example", help="Compress the photo bundled with gi-numba."),
+    position_bits: int = typer.Option(12, "--position-bits", help="Bits per position channel."),
+    variance_bits: int = typer.Option(10, "--variance-bits", help="Bits per variance."),
+    covariance_bits: int = typer.Option(10, "--covariance-bits", help="Bits of the covariance term."),
+    colour_bits: int = typer.Option(6, "--colour-bits", help="Bits per colour channel."),
+    backend: str = typer.Option("cpu", "--backend", help="Rasteriser backend: cpu or auto."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object with the results."),
+):
+    """Compress an image into a .gi file (fit, quantisation-aware training, entropy coding)."""
+    if example == (image is not None):
+        fail("give an IMAGE or --example (one of them)")
+    if (n is None) == (bpp is None):
+        fail("give either -n or --bpp (exactly one)")
+    source = example_image_path() if example else image
+    output = output or Path(Path(source).with_suffix(".gi").name)
+    check_writable(output)
+    target, info = load_image(source)
+    for message in info.notices:
+        notice(message)
+    bits = dict(position=position_bits, variance=variance_bits, covariance=covariance_bits, colour=colour_bits)
+    bar = ProgressBar()
+    try:
+        if bpp is not None:
+            data, report = compress_to_rate(source, bpp, iterations=iterations, qat_iterations=qat_iterations,
+                                            seed=seed, bits=bits, backend=backend, progress=bar)
+        else:
+            data, report = compress(source, n, iterations=iterations, qat_iterations=qat_iterations, seed=seed,
+                                    bits=bits, backend=backend, progress=bar, return_report=True)
+    finally:
+        bar.close()
+    write_atomically(output, data)
+    result = dict(bytes=report.nbytes, bpp=report.bpp, psnr=report.psnr, ms_ssim=report.ms_ssim,
+                  n_gaussians=report.n_gaussians, seconds=round(report.seconds, 3), output=str(output))
+    emit(as_json, result, [
+        f"bytes      {report.nbytes} ({report.bpp:.4f} bpp)",
+        f"PSNR       {report.psnr:.2f} dB (decoded file)",
+        f"MS-SSIM    {_fmt_ssim(report.ms_ssim)}",
+        f"Gaussians  {report.n_gaussians}",
+        f"encode     {report.seconds:.1f} s",
+        f"output     {output}",
+    ])
+    if report.interrupted:
+        notice(f"interrupted: wrote the best state reached so far to {output}")
+        raise typer.Exit(EXIT_INTERRUPTED)
+
+
+@app.command("decode")
+@user_errors
+def decode_command(
+    file: Path = typer.Argument(..., metavar="FILE.gi", help="Compressed file."),
+    output: Path = typer.Option(..., "-o", "--output", help="PNG to write."),
+    scale: Optional[float] = typer.Option(None, "--scale", help="Decode at this multiple of the stored size."),
+    backend: str = typer.Option("cpu", "--backend", help="Rasteriser backend: cpu or auto."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object with the results."),
+):
+    """Decode a .gi file to a PNG; needs nothing but the file."""
+    check_writable(output)
+    data = _read_bytes(file)
+    start = time.perf_counter()
+    model = decoded_model(data)
+    image = model.render(scale=scale, backend=backend)
+    seconds = time.perf_counter() - start
+    save_png(output, image, model.channels)
+    result = dict(height=image.shape[0], width=image.shape[1], n_gaussians=model.n_gaussians,
+                  seconds=round(seconds, 4), output=str(output))
+    emit(as_json, result, [f"wrote {output} ({image.shape[1]}x{image.shape[0]}, {model.n_gaussians} Gaussians) "
+                           f"in {seconds * 1e3:.1f} ms"])
+
+
+def _read_bytes(path):
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        fail(f"{path}: no such file")
+    except IsADirectoryError:
+        fail(f"{path}: is a directory")
+    except OSError as exc:
+        fail(f"{path}: cannot be read ({exc.strerror})")
 
 
 @app.command("compare")

@@ -40,6 +40,7 @@ class FitSettings:
     densify: bool = True
     caf: bool = True
     backend: str = "cpu"
+    sigmoid_colours: bool = False
 
     def __post_init__(self):
         if self.lr_decay_every is None:
@@ -74,17 +75,20 @@ class FitDiverged(GIError):
 
 
 def fit(image, n_gaussians, iterations=50_000, seed=0, *, densify=True, caf=True, lr=0.018,
-        lr_decay_every=None, backend="cpu", progress=None, progress_every=100):
+        lr_decay_every=None, backend="cpu", sigmoid_colours=False, progress=None, progress_every=100):
     """Fit ``n_gaussians`` Gaussians to ``image`` and return the best :class:`GaussianImage`.
 
     ``image`` is a path or an ``(H, W)``/``(H, W, C)`` array (uint8, uint16, or
     float in ``[0, 1]``). ``progress`` is called with a :class:`Progress` every
     ``progress_every`` iterations. Ctrl-C stops early and returns the best
     state so far (``model.stats["interrupted"]`` is then true).
+    ``sigmoid_colours`` trains colours as logits drawn through a sigmoid (the
+    compression warm-up, ALGORITHM.md §6); the model then holds the logits.
     """
     target, channels = _target_of(image)
     settings = FitSettings(n_gaussians=n_gaussians, iterations=iterations, seed=seed, lr=lr,
-                           lr_decay_every=lr_decay_every, densify=densify, caf=caf, backend=backend)
+                           lr_decay_every=lr_decay_every, densify=densify, caf=caf, backend=backend,
+                           sigmoid_colours=sigmoid_colours)
     _check(settings, *target.shape[:2])
     return _run(target, channels, settings, progress, max(int(progress_every), 1))
 
@@ -109,6 +113,103 @@ def _check(settings, height, width):
         raise GIError(f"the learning rate must be positive, got {settings.lr}")
 
 
+class IdentityMap:
+    """Representation mode: the rasteriser draws the trained parameters as they are."""
+
+    def forward(self, params, lam):
+        return params, lam
+
+    def backward(self, grads):
+        return grads
+
+    def step(self, iteration):
+        pass
+
+    def snapshot(self):
+        return None
+
+
+class SigmoidColourMap(IdentityMap):
+    """Compression warm-up: colours are trained as logits and drawn as ``sigmoid(logit)`` (ALGORITHM.md §1)."""
+
+    def forward(self, params, lam):
+        drawn = params.copy()
+        self._colours = 1.0 / (1.0 + np.exp(-params[:, 5:8]))
+        drawn[:, 5:8] = self._colours
+        return drawn, lam
+
+    def backward(self, grads):
+        grads[:, 5:8] *= self._colours * (1.0 - self._colours)
+        return grads
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns: the best state seen and facts about the run."""
+
+    psnr: float
+    params: np.ndarray
+    lam: np.ndarray
+    extra: object  # the map's snapshot at the best state (quantiser parameters), or None
+    best_iteration: int
+    iterations_run: int
+    seconds: float
+    interrupted: bool
+    diverged: bool
+
+
+def train(rasterizer, target, state, strategy, iterations, lr, lr_decay_every, mapping=None, rng=None,
+          progress=None, progress_every=100):
+    """The optimisation loop shared by fitting and quantisation-aware training.
+
+    Each iteration draws ``mapping.forward(params)``, takes the loss gradient
+    back through ``mapping.backward``, remembers the best-PSNR state, steps
+    Adam (and the map's own parameters), then lets ``strategy`` prune or grow.
+    Ctrl-C and a NaN loss end the loop; the best state is kept either way.
+    """
+    mapping = mapping or IdentityMap()
+    n_values = 3 * rasterizer.height * rasterizer.width
+    best = (-math.inf, None, None, None, 0)
+    iteration, interrupted, diverged, warmup = 0, False, False, 0.0
+    start = time.perf_counter()
+    try:
+        for iteration in range(1, iterations + 1):
+            drawn, drawn_lam = mapping.forward(state.params, state.lam)
+            sse, grads = rasterizer.loss_and_gradients(drawn, drawn_lam)
+            if not (math.isfinite(sse) and np.isfinite(grads).all() and np.isfinite(state.params).all()):
+                diverged = True
+                break
+            grads = mapping.backward(grads)
+            psnr = psnr_from_mse(sse / n_values)
+            if psnr > best[0]:
+                best = (psnr, state.params.copy(), state.lam.copy(), mapping.snapshot(), iteration)
+            state.adam.step(state.params, grads, step_decay(lr, iteration - 1, lr_decay_every))
+            mapping.step(iteration)
+            render = None
+            if strategy.wants_render(iteration):
+                drawn, drawn_lam = mapping.forward(state.params, state.lam)
+                render = rasterizer.render(drawn, drawn_lam).transpose(1, 2, 0)
+            strategy.after_step(state, iteration, render, target, rng)
+            if iteration == 1:
+                warmup = time.perf_counter() - start
+            if progress is not None and (iteration % progress_every == 0 or iteration == iterations):
+                progress(Progress(iteration, iterations, psnr, best[0], state.n_gaussians,
+                                  time.perf_counter() - start, warmup))
+    except KeyboardInterrupt:
+        interrupted = True
+    return TrainResult(best[0], best[1], best[2], best[3], best[4], iteration - (1 if diverged else 0),
+                       time.perf_counter() - start, interrupted, diverged)
+
+
+def raise_if_diverged(result, model):
+    """Turn a diverged :class:`TrainResult` into :class:`FitDiverged` carrying the best model."""
+    if not result.diverged:
+        return
+    kept = (f"kept the best state (iteration {result.best_iteration}, PSNR {result.psnr:.2f} dB)"
+            if model is not None else "no good state to keep")
+    raise FitDiverged(f"fit diverged: the loss became NaN at iteration {result.iterations_run + 1}; {kept}", model)
+
+
 def _run(target, channels, settings, progress, progress_every):
     height, width = target.shape[:2]
     rng = np.random.default_rng(settings.seed)
@@ -117,46 +218,17 @@ def _run(target, channels, settings, progress, progress_every):
     state = strategy.initial_state(rng)
     rasterizer = make_rasterizer(settings.backend, height, width)
     rasterizer.set_target(target.transpose(2, 0, 1))
-    n_values = 3 * height * width
-
-    best = (-math.inf, None, None, 0)
-    iteration, interrupted, diverged, warmup = 0, False, False, 0.0
-    start = time.perf_counter()
-    try:
-        for iteration in range(1, settings.iterations + 1):
-            sse, grads = rasterizer.loss_and_gradients(state.params, state.lam)
-            if not (math.isfinite(sse) and np.isfinite(grads).all() and np.isfinite(state.params).all()):
-                diverged = True
-                break
-            psnr = psnr_from_mse(sse / n_values)
-            if psnr > best[0]:
-                best = (psnr, state.params.copy(), state.lam.copy(), iteration)
-            state.adam.step(state.params, grads, step_decay(settings.lr, iteration - 1, settings.lr_decay_every))
-            render = None
-            if strategy.wants_render(iteration):
-                render = rasterizer.render(state.params, state.lam).transpose(1, 2, 0)
-            strategy.after_step(state, iteration, render, target, rng)
-            if iteration == 1:
-                warmup = time.perf_counter() - start
-            if progress is not None and (iteration % progress_every == 0 or iteration == settings.iterations):
-                progress(Progress(iteration, settings.iterations, psnr, best[0], state.n_gaussians,
-                                  time.perf_counter() - start, warmup))
-    except KeyboardInterrupt:
-        interrupted = True
-    seconds = time.perf_counter() - start
-
-    best_psnr, params, lam, best_iteration = best
+    mapping = SigmoidColourMap() if settings.sigmoid_colours else IdentityMap()
+    result = train(rasterizer, target, state, strategy, settings.iterations, settings.lr, settings.lr_decay_every,
+                   mapping, rng, progress, progress_every)
     model = None
-    if params is not None:
-        stats = dict(best_iteration=best_iteration, iterations_run=iteration - (1 if diverged else 0),
-                     seconds=seconds, interrupted=interrupted)
-        model = GaussianImage(params=params, lam=lam, height=height, width=width, channels=channels,
-                              iteration=best_iteration, seed=settings.seed,
-                              settings=asdict(settings), psnr=best_psnr, stats=stats)
-    if diverged:
-        kept = (f"kept the best state (iteration {best_iteration}, PSNR {best_psnr:.2f} dB)"
-                if model is not None else "no good state to keep")
-        raise FitDiverged(f"fit diverged: the loss became NaN at iteration {iteration}; {kept}", model)
+    if result.params is not None:
+        stats = dict(best_iteration=result.best_iteration, iterations_run=result.iterations_run,
+                     seconds=result.seconds, interrupted=result.interrupted)
+        model = GaussianImage(params=result.params, lam=result.lam, height=height, width=width, channels=channels,
+                              iteration=result.best_iteration, seed=settings.seed, settings=asdict(settings),
+                              psnr=result.psnr, stats=stats)
+    raise_if_diverged(result, model)
     if model is None:
         raise KeyboardInterrupt
     return model

@@ -74,8 +74,17 @@ class GaussianImage:
 
     @property
     def colours(self):
-        """``(N, 3)`` colour weights."""
-        return self.params[:, COLOUR]
+        """``(N, 3)`` colour weights as drawn (after the sigmoid for a compression warm-up model)."""
+        colours = self.params[:, COLOUR]
+        if self.settings.get("sigmoid_colours"):
+            return (1.0 / (1.0 + np.exp(-colours.astype(np.float64)))).astype(np.float32)
+        return colours
+
+    def drawn_params(self):
+        """The ``(N, 8)`` parameters the rasteriser draws (colours as drawn)."""
+        params = self.params.copy()
+        params[:, COLOUR] = self.colours
+        return params
 
     def scaled_params(self, height, width):
         """Parameters (with the filter folded in) for rendering at ``height x width``.
@@ -85,7 +94,7 @@ class GaussianImage:
         """
         sx, sy = width / self.width, height / self.height
         cov = self.covariances
-        out = self.params.astype(np.float64)
+        out = self.drawn_params().astype(np.float64)
         out[:, 0] *= sx
         out[:, 1] *= sy
         out[:, 2] = cov[:, 0] * sx * sx
@@ -102,7 +111,7 @@ class GaussianImage:
         height, width = self._output_size(height, width, scale)
         rasterizer = make_rasterizer(backend, height, width)
         if (height, width) == (self.height, self.width):
-            params, lam = self.params, self.lam
+            params, lam = self.drawn_params(), self.lam
         else:
             params, lam = self.scaled_params(height, width), np.zeros(self.n_gaussians, np.float32)
         planar = rasterizer.render(np.ascontiguousarray(params, np.float32), np.ascontiguousarray(lam, np.float32))

@@ -29,6 +29,7 @@ class DensifyStrategy:
     with all ``n_max`` Gaussians and never grows or prunes; ``caf=False`` sets
     every filter to 0 and, since unfiltered ``U(0,1)^3`` covariances are often
     degenerate, offsets the initial ones by ``(0.5, 0, 0.5)`` as growth does.
+    ``growth=False`` keeps pruning but pauses growth (quantisation-aware training).
     """
 
     n_max: int
@@ -40,6 +41,7 @@ class DensifyStrategy:
     grow_batch: int = 1_000
     densify: bool = True
     caf: bool = True
+    growth: bool = True
 
     def __post_init__(self):
         if self.grow_every is None:
@@ -64,7 +66,7 @@ class DensifyStrategy:
 
     def wants_render(self, iteration):
         """Whether :meth:`after_step` at ``iteration`` needs the current render (a growth step)."""
-        return self.densify and iteration % self.grow_every == 0 and iteration < self.iterations
+        return self.densify and self.growth and iteration % self.grow_every == 0 and iteration < self.iterations
 
     def after_step(self, state, iteration, render, target, rng):
         """Prune and grow after optimiser step ``iteration`` (1-based).

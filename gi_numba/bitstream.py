@@ -1,0 +1,277 @@
+"""The ``.gi`` file: header, quantiser parameters and entropy-coded code streams.
+
+Layout (all integers little-endian; ``docs/format.md`` has the full table)::
+
+    magic "GIPP" | version u8 | height u32 | width u32 | channels u8 | count u32
+    bits: position u8, variance u8, covariance u8, colour u8
+    16 x float32 quantiser parameters
+    stream count u8, then per stream:
+        id u8 | model u8 | parameter bytes u16 + bytes | payload bytes u32 + bytes
+    CRC-32 (u32) of everything before it
+
+Gaussians are stored sorted by quantised ``(y, x)`` (rendering is an
+order-free sum), so ``y`` is coded as differences from the previous one.
+Each of the eight streams (``dy, x, a, c, b, r, g, b``) gets the cheapest of
+three models, measured on its own symbols: ``fixed`` (raw ``bits``-bit
+codes), ``laplace`` (a quantised Laplace with float32 mean and scale, coded
+with constriction's ANS coder) and ``histogram`` (a categorical model whose
+symbol counts are stored as varints, also ANS-coded).
+"""
+
+import struct
+import zlib
+from dataclasses import dataclass
+
+import constriction
+import numpy as np
+
+from .errors import GIError
+from .quantize import QuantizedGaussians, QuantizerParams
+
+MAGIC = b"GIPP"
+VERSION = 1
+STREAMS = ("dy", "x", "a", "c", "b", "red", "green", "blue")
+MODELS = ("fixed", "laplace", "histogram")
+_HEADER = struct.Struct("<4sBIIBIBBBB")
+_QUANTIZERS = struct.Struct("<16f")
+_STREAM = struct.Struct("<BBH")
+_PAYLOAD = struct.Struct("<I")
+_CRC = struct.Struct("<I")
+
+
+class CorruptFile(GIError):
+    """The bytes are not a valid ``.gi`` file of a version we read."""
+
+
+@dataclass
+class StreamInfo:
+    """One coded stream: its name, the model that won, and its size in bytes (model + payload)."""
+
+    name: str
+    model: str
+    nbytes: int
+
+
+@dataclass
+class DecodedFile:
+    """A parsed ``.gi`` file."""
+
+    height: int
+    width: int
+    channels: int
+    codes: QuantizedGaussians
+    streams: list
+    header_bytes: int
+
+
+# ----------------------------------------------------------------------------- writing
+
+def write(codes, height, width, channels):
+    """Serialise quantised Gaussians to ``.gi`` bytes; returns ``(bytes, [StreamInfo])``."""
+    codes = sort_by_position(codes)
+    q = codes.quantizers
+    bits = q.bits
+    head = _HEADER.pack(MAGIC, VERSION, height, width, channels, codes.n_gaussians,
+                        bits["position"], bits["variance"], bits["covariance"], bits["colour"])
+    head += _QUANTIZERS.pack(*_quantizer_floats(q))
+    parts, infos = [head, struct.pack("<B", len(STREAMS))], []
+    for index, (name, symbols, nbits) in enumerate(_streams_of(codes)):
+        model, params, payload = _best_coding(symbols, nbits)
+        parts.append(_STREAM.pack(index, MODELS.index(model), len(params)) + params
+                     + _PAYLOAD.pack(len(payload)) + payload)
+        infos.append(StreamInfo(name, model, len(parts[-1])))
+    body = b"".join(parts)
+    return body + _CRC.pack(zlib.crc32(body)), infos
+
+
+def sort_by_position(codes):
+    """The same Gaussians in row-major order of their quantised position."""
+    order = np.lexsort((codes.position[:, 0], codes.position[:, 1]))
+    return QuantizedGaussians(codes.quantizers, codes.position[order], codes.variance[order],
+                              codes.covariance[order], codes.colour[order])
+
+
+def _quantizer_floats(q):
+    return [*q.position_step, *q.position_offset, *q.variance_offset, *q.variance_step,
+            *q.covariance_step, *q.covariance_offset, *q.colour_step, *q.colour_offset]
+
+
+def _streams_of(codes):
+    """``(name, int64 symbols, bit depth)`` of each stream; ``dy`` are differences of sorted ``y``."""
+    bits = codes.quantizers.bits
+    y = codes.position[:, 1].astype(np.int64)
+    dy = np.diff(y, prepend=0)
+    columns = [dy, codes.position[:, 0], codes.variance[:, 0], codes.variance[:, 1], codes.covariance[:, 0],
+               codes.colour[:, 0], codes.colour[:, 1], codes.colour[:, 2]]
+    depth = [bits["position"]] * 2 + [bits["variance"]] * 2 + [bits["covariance"]] + [bits["colour"]] * 3
+    return [(name, np.asarray(c, np.int64), d) for name, c, d in zip(STREAMS, columns, depth)]
+
+
+def _best_coding(symbols, nbits):
+    """``(model name, parameter bytes, payload bytes)`` of the smallest of the three codings."""
+    options = [("fixed", b"", _pack_bits(symbols, nbits))]
+    if symbols.size:
+        options.append(("laplace", *_laplace_encode(symbols)))
+        options.append(("histogram", *_histogram_encode(symbols)))
+    return min(options, key=lambda o: len(o[1]) + len(o[2]))
+
+
+def _pack_bits(symbols, nbits):
+    bits = ((symbols[:, None] >> np.arange(nbits - 1, -1, -1)) & 1).astype(np.uint8)
+    return np.packbits(bits.ravel()).tobytes()
+
+
+def _laplace_model(low, high, mean, scale):
+    return constriction.stream.model.QuantizedLaplace(int(low), int(high), float(mean), float(scale))
+
+
+def _laplace_encode(symbols):
+    low, high = int(symbols.min()), int(symbols.max())
+    mean = np.float32(np.median(symbols))
+    scale = np.float32(max(np.mean(np.abs(symbols - float(mean))), 0.1))
+    params = struct.pack("<iiff", low, high, mean, scale)
+    return params, _ans_encode(symbols, _laplace_model(low, high, mean, scale))
+
+
+def _histogram_encode(symbols):
+    low, high = int(symbols.min()), int(symbols.max())
+    counts = np.bincount(symbols - low, minlength=high - low + 1)
+    params = struct.pack("<ii", low, high) + _varints(counts)
+    return params, _ans_encode(symbols - low, _categorical(counts))
+
+
+def _categorical(counts):
+    return constriction.stream.model.Categorical(counts.astype(np.float64) / counts.sum(), perfect=False)
+
+
+def _ans_encode(symbols, model):
+    coder = constriction.stream.stack.AnsCoder()
+    coder.encode_reverse(symbols.astype(np.int32), model)
+    return coder.get_compressed().astype("<u4").tobytes()
+
+
+def _varints(values):
+    out = bytearray()
+    for v in values.tolist():
+        while v >= 0x80:
+            out.append((v & 0x7F) | 0x80)
+            v >>= 7
+        out.append(v)
+    return bytes(out)
+
+
+# ----------------------------------------------------------------------------- reading
+
+def read(data):
+    """Parse and decode ``.gi`` bytes; raises :class:`CorruptFile` for anything invalid."""
+    data = bytes(data)
+    if len(data) < 4 or data[:4] != MAGIC:
+        raise CorruptFile("not a .gi file (wrong magic number)")
+    if len(data) < _HEADER.size + _QUANTIZERS.size + 1 + _CRC.size:
+        raise CorruptFile("file is truncated")
+    version = data[4]
+    if version != VERSION:
+        raise CorruptFile(f".gi format version {version} is not supported (this gi-numba reads version {VERSION})")
+    body, (crc,) = data[:-_CRC.size], _CRC.unpack(data[-_CRC.size:])
+    if zlib.crc32(body) != crc:
+        raise CorruptFile("file is damaged (checksum mismatch)")
+    try:
+        return _parse(body)
+    except CorruptFile:
+        raise
+    except Exception as exc:  # struct, numpy and constriction errors on inconsistent content
+        raise CorruptFile(f"file is damaged ({type(exc).__name__})") from None
+
+
+def _parse(body):
+    _, _, height, width, channels, count, *bits = _HEADER.unpack_from(body, 0)
+    bits = dict(zip(("position", "variance", "covariance", "colour"), bits))
+    if not (height >= 1 and width >= 1 and channels in (1, 3) and count <= height * width
+            and all(1 <= b <= 16 for b in bits.values())):
+        raise CorruptFile("file is damaged (impossible header values)")
+    floats = np.array(_QUANTIZERS.unpack_from(body, _HEADER.size), np.float32).astype(np.float64)
+    if not np.isfinite(floats).all():
+        raise CorruptFile("file is damaged (quantiser parameters are not finite)")
+    split = np.split(floats, np.cumsum([2, 2, 2, 2, 1, 1, 3]))
+    quantizers = QuantizerParams(bits, *split)
+    pos = _HEADER.size + _QUANTIZERS.size
+    (n_streams,) = struct.unpack_from("<B", body, pos)
+    pos += 1
+    if n_streams != len(STREAMS):
+        raise CorruptFile("file is damaged (wrong number of streams)")
+    depth = [bits["position"]] * 2 + [bits["variance"]] * 2 + [bits["covariance"]] + [bits["colour"]] * 3
+    columns, infos = [], []
+    for index in range(n_streams):
+        start = pos
+        stream_id, model_id, param_len = _STREAM.unpack_from(body, pos)
+        pos += _STREAM.size
+        if stream_id != index or model_id >= len(MODELS):
+            raise CorruptFile("file is damaged (bad stream table)")
+        params = body[pos:pos + param_len]
+        pos += param_len
+        (payload_len,) = _PAYLOAD.unpack_from(body, pos)
+        pos += _PAYLOAD.size
+        payload = body[pos:pos + payload_len]
+        if len(params) != param_len or len(payload) != payload_len:
+            raise CorruptFile("file is truncated")
+        pos += payload_len
+        symbols = _decode_stream(MODELS[model_id], params, payload, count, depth[index])
+        columns.append(symbols)
+        infos.append(StreamInfo(STREAMS[index], MODELS[model_id], pos - start))
+    if pos != len(body):
+        raise CorruptFile("file is damaged (unexpected trailing bytes)")
+    codes = _codes_from_columns(columns, bits, quantizers)
+    return DecodedFile(height, width, channels, codes, infos, _HEADER.size + _QUANTIZERS.size + 1 + _CRC.size)
+
+
+def _decode_stream(model, params, payload, count, nbits):
+    if model == "fixed":
+        bits = np.unpackbits(np.frombuffer(payload, np.uint8))[:count * nbits]
+        if bits.size != count * nbits:
+            raise CorruptFile("file is truncated")
+        return (bits.reshape(count, nbits).astype(np.int64) << np.arange(nbits - 1, -1, -1)).sum(axis=1)
+    if count == 0:
+        return np.zeros(0, np.int64)
+    words = np.frombuffer(payload, "<u4").astype(np.uint32)
+    if model == "laplace":
+        low, high, mean, scale = struct.unpack("<iiff", params)
+        if not (low <= high and np.isfinite(mean) and scale > 0):
+            raise CorruptFile("file is damaged (bad entropy model)")
+        coder = constriction.stream.stack.AnsCoder(words)
+        return coder.decode(_laplace_model(low, high, mean, scale), count).astype(np.int64)
+    low, high = struct.unpack_from("<ii", params)
+    counts = _read_varints(params[8:], high - low + 1)
+    if counts.sum() != count:
+        raise CorruptFile("file is damaged (bad entropy model)")
+    coder = constriction.stream.stack.AnsCoder(words)
+    return coder.decode(_categorical(counts), count).astype(np.int64) + low
+
+
+def _read_varints(data, n):
+    if n < 1 or n > 1 << 17:
+        raise CorruptFile("file is damaged (bad entropy model)")
+    values, v, shift = [], 0, 0
+    for byte in data:
+        v |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            values.append(v)
+            v, shift = 0, 0
+    if len(values) != n or shift:
+        raise CorruptFile("file is damaged (bad entropy model)")
+    return np.array(values, np.int64)
+
+
+def _codes_from_columns(columns, bits, quantizers):
+    dy, x, a, c, b, red, green, blue = columns
+    y = np.cumsum(dy)
+    limits = [(y, "position"), (x, "position"), (a, "variance"), (c, "variance"), (b, "covariance"),
+              (red, "colour"), (green, "colour"), (blue, "colour")]
+    for values, kind in limits:
+        if values.size and (values.min() < 0 or values.max() > 2 ** bits[kind] - 1):
+            raise CorruptFile("file is damaged (code out of range)")
+    return QuantizedGaussians(quantizers, _stacked(x, y), _stacked(a, c), _stacked(b), _stacked(red, green, blue))
+
+
+def _stacked(*columns):
+    return np.stack(columns, axis=1).astype(np.uint16)

@@ -1,0 +1,145 @@
+"""Image codec: ``compress(image, N) -> bytes`` and ``decompress(bytes) -> image`` (ALGORITHM.md §6).
+
+Encoding is
+
+1. a representation fit with sigmoid colours (the warm-up, §6.1);
+2. quantisation-aware training from there, growth paused and pruning kept
+   (§6.2, :class:`~gi_numba.quantize.QuantizedMap`), keeping the state whose
+   quantised render has the best PSNR;
+3. quantisation, dropping Gaussians whose de-quantised covariance is not
+   positive definite, and entropy coding into a ``.gi`` file (§6.3,
+   :mod:`gi_numba.bitstream`).
+
+Decoding needs nothing but the bytes: parse, de-quantise, render.
+"""
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import bitstream
+from .errors import GIError
+from .fit import _target_of, fit, raise_if_diverged, train
+from .metrics import ms_ssim, psnr
+from .model import GaussianImage
+from .quantize import QuantizedMap, dequantize, initial_quantizers, quantize
+from .raster import make_rasterizer
+from .strategy import DensifyStrategy, TrainState
+
+#: Fraction of the representation iterations spent on quantisation-aware training.
+QAT_FRACTION = 0.2
+
+
+@dataclass
+class EncodeReport:
+    """Facts about one encoding, measured on the written bytes and their decoding."""
+
+    nbytes: int
+    bpp: float
+    psnr: float
+    ms_ssim: float
+    n_gaussians: int
+    seconds: float
+    streams: list
+    interrupted: bool = False
+
+
+def compress(image, n_gaussians, iterations=50_000, qat_iterations=None, seed=0, *, bits=None, lr=0.018,
+             backend="cpu", progress=None, return_report=False):
+    """Encode an image with ``n_gaussians`` Gaussians into ``.gi`` bytes.
+
+    ``iterations`` of representation fitting are followed by ``qat_iterations``
+    (default ``0.2 * iterations``) of quantisation-aware training. ``bits``
+    overrides the default depths ``{"position": 12, "variance": 10,
+    "covariance": 10, "colour": 6}``. With ``return_report`` the result is
+    ``(bytes, EncodeReport)``.
+    """
+    start = time.perf_counter()
+    target, channels = _target_of(image)
+    height, width = target.shape[:2]
+    if qat_iterations is None:
+        qat_iterations = max(int(QAT_FRACTION * iterations), 1)
+    _check_bits(bits)
+    warm = fit(target, n_gaussians, iterations=iterations, seed=seed, lr=lr, backend=backend,
+               sigmoid_colours=True, progress=progress)
+    final_lr = lr * 0.5 ** ((iterations - 1) // warm.settings["lr_decay_every"])
+    params, lam, quantizers, interrupted = _quantization_aware_training(
+        warm, target, qat_iterations, final_lr, bits, backend, progress)
+    codes = quantize(params, lam, quantizers)
+    data, streams = bitstream.write(codes, height, width, channels)
+    if not return_report:
+        return data
+    decoded = decompress(data)
+    report = EncodeReport(len(data), 8.0 * len(data) / (height * width), psnr(decoded, target),
+                          ms_ssim(decoded, target), codes.n_gaussians, time.perf_counter() - start, streams,
+                          interrupted or warm.stats["interrupted"])
+    return data, report
+
+
+def _check_bits(bits):
+    for name, depth in (bits or {}).items():
+        if name not in ("position", "variance", "covariance", "colour"):
+            raise GIError(f"unknown attribute {name!r} in bit depths")
+        if not 1 <= int(depth) <= 16:
+            raise GIError(f"bit depth of {name} must be between 1 and 16, got {depth}")
+
+
+def _quantization_aware_training(warm, target, iterations, lr, bits, backend, progress):
+    """QAT from a warm-up model; returns the best ``(params, lam, quantizers, interrupted)``."""
+    height, width = target.shape[:2]
+    state = TrainState.fresh(warm.params.copy(), warm.lam.copy())
+    strategy = DensifyStrategy(warm.n_gaussians, height, width, iterations=iterations, growth=False)
+    mapping = QuantizedMap(initial_quantizers(state.params, state.lam, bits))
+    rasterizer = make_rasterizer(backend, height, width)
+    rasterizer.set_target(target.transpose(2, 0, 1))
+    result = train(rasterizer, target, state, strategy, iterations, lr, iterations + 1, mapping,
+                   np.random.default_rng(0), progress)
+    raise_if_diverged(result, None)
+    if result.params is None:
+        raise KeyboardInterrupt
+    return result.params, result.lam, result.extra, result.interrupted
+
+
+def decompress(data, height=None, width=None, scale=None, backend="cpu"):
+    """Decode ``.gi`` bytes to a float32 ``(H, W, 3)`` image in ``[0, 1]`` (optionally resized)."""
+    return decoded_model(data).render(height=height, width=width, scale=scale, backend=backend)
+
+
+def decoded_model(data):
+    """The :class:`GaussianImage` a ``.gi`` file describes (colours as drawn, no filter)."""
+    parsed = bitstream.read(data)
+    params = dequantize(parsed.codes)
+    return GaussianImage(params=params, lam=np.zeros(params.shape[0], np.float32), height=parsed.height,
+                         width=parsed.width, channels=parsed.channels)
+
+#: ``--bpp`` lands within this relative distance of the target.
+RATE_TOLERANCE = 0.10
+_FIXED_BITS_PER_GAUSSIAN = 72
+
+
+def compress_to_rate(image, bpp, *, max_tries=5, **options):
+    """Encode at about ``bpp`` bits per pixel; returns ``(bytes, EncodeReport)``.
+
+    The first ``N`` comes from the fixed-length cost (72 bits per Gaussian);
+    each later try rescales ``N`` by the ratio of target to measured rate, until
+    the real file lands within 10% of the target (bits per Gaussian barely
+    depend on ``N``, so one or two corrections suffice).
+    """
+    target, _ = _target_of(image)
+    pixels = target.shape[0] * target.shape[1]
+    if not bpp > 0:
+        raise GIError(f"the target rate must be positive, got {bpp} bpp")
+    n = round(bpp * pixels / _FIXED_BITS_PER_GAUSSIAN)
+    best = None
+    for _ in range(max_tries):
+        if n < 1 or n > pixels:
+            raise GIError(f"{bpp} bpp needs about {n} Gaussians, outside 1..{pixels} for this image")
+        data, report = compress(image, n, return_report=True, **options)
+        error = abs(report.bpp - bpp) / bpp
+        if best is None or error < abs(best[1].bpp - bpp) / bpp:
+            best = (data, report)
+        if error <= RATE_TOLERANCE or report.interrupted:
+            break
+        n = max(1, round(n * bpp / report.bpp))
+    return best
