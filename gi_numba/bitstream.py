@@ -125,8 +125,14 @@ def _laplace_model(low, high, mean, scale):
     return constriction.stream.model.QuantizedLaplace(int(low), int(high), float(mean), float(scale))
 
 
-def _laplace_encode(symbols):
+def _support(symbols):
+    """Symbol range of a model: constriction needs at least two symbols."""
     low, high = int(symbols.min()), int(symbols.max())
+    return low, max(high, low + 1)
+
+
+def _laplace_encode(symbols):
+    low, high = _support(symbols)
     mean = np.float32(np.median(symbols))
     scale = np.float32(max(np.mean(np.abs(symbols - float(mean))), 0.1))
     params = struct.pack("<iiff", low, high, mean, scale)
@@ -134,7 +140,7 @@ def _laplace_encode(symbols):
 
 
 def _histogram_encode(symbols):
-    low, high = int(symbols.min()), int(symbols.max())
+    low, high = _support(symbols)
     counts = np.bincount(symbols - low, minlength=high - low + 1)
     params = struct.pack("<ii", low, high) + _varints(counts)
     return params, _ans_encode(symbols - low, _categorical(counts))
@@ -179,7 +185,9 @@ def read(data):
         return _parse(body)
     except CorruptFile:
         raise
-    except Exception as exc:  # struct, numpy and constriction errors on inconsistent content
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # struct/numpy errors, or a constriction panic (not an Exception)
         raise CorruptFile(f"file is damaged ({type(exc).__name__})") from None
 
 
@@ -235,11 +243,13 @@ def _decode_stream(model, params, payload, count, nbits):
     words = np.frombuffer(payload, "<u4").astype(np.uint32)
     if model == "laplace":
         low, high, mean, scale = struct.unpack("<iiff", params)
-        if not (low <= high and np.isfinite(mean) and scale > 0):
+        if not (low < high and np.isfinite(mean) and np.isfinite(scale) and scale > 0):
             raise CorruptFile("file is damaged (bad entropy model)")
         coder = constriction.stream.stack.AnsCoder(words)
         return coder.decode(_laplace_model(low, high, mean, scale), count).astype(np.int64)
     low, high = struct.unpack_from("<ii", params)
+    if not low < high:
+        raise CorruptFile("file is damaged (bad entropy model)")
     counts = _read_varints(params[8:], high - low + 1)
     if counts.sum() != count:
         raise CorruptFile("file is damaged (bad entropy model)")

@@ -100,3 +100,38 @@ def test_grayscale_and_rgba_notices(runner, tmp_path, small_crop):
                                  "-o", str(tmp_path / "a.npz"), "--json"])
     assert result.exit_code == 0 and "alpha channel dropped" in result.stderr
     json.loads(result.stdout)
+
+
+def test_compress_decode_info(runner, tmp_path, crop_png):
+    gi, png = tmp_path / "c.gi", tmp_path / "d.png"
+    out = _json(runner.invoke(app, ["compress", str(crop_png), "-n", "150", "--iterations", "800", "-o", str(gi),
+                                    "--json"]))
+    assert set(out) >= {"bytes", "bpp", "psnr", "ms_ssim", "n_gaussians", "seconds", "output"}
+    assert out["bytes"] == gi.stat().st_size and out["bpp"] == pytest.approx(8 * out["bytes"] / (64 * 96))
+    decoded = _json(runner.invoke(app, ["decode", str(gi), "-o", str(png), "--json"]))
+    assert (decoded["height"], decoded["width"], decoded["n_gaussians"]) == (64, 96, out["n_gaussians"])
+    compared = _json(runner.invoke(app, ["compare", str(crop_png), str(png), "--json"]))
+    assert compared["psnr"] == pytest.approx(out["psnr"], abs=0.05)  # the PNG rounds to 8 bits
+    info = _json(runner.invoke(app, ["info", str(gi), "--json"]))
+    assert info["bytes"] == out["bytes"] and sum(info["breakdown"].values()) == out["bytes"]
+    people = runner.invoke(app, ["info", str(gi)])
+    assert "positions" in people.stdout and "colour" in people.stdout
+
+
+@pytest.mark.parametrize("args,message", [
+    (["compress", "{crop}"], "exactly one"),
+    (["compress", "{crop}", "-n", "10", "--bpp", "1"], "exactly one"),
+    (["compress", "{crop}", "--bpp", "900", "--iterations", "10"], "outside"),
+    (["compress", "{crop}", "-n", "10", "--colour-bits", "0", "--iterations", "10"], "between 1 and 16"),
+    (["decode", "{bad}", "-o", "{tmp}/out.png"], "damaged"),
+    (["decode", "{crop}", "-o", "{tmp}/out.png"], "wrong magic"),
+    (["decode", "missing.gi", "-o", "{tmp}/out.png"], "no such file"),
+])
+def test_codec_user_errors(runner, tmp_path, crop_png, args, message):
+    (tmp_path / "bad.gi").write_bytes(b"GIPP\x01" + bytes(200))
+    names = dict(crop=crop_png, bad=tmp_path / "bad.gi", tmp=tmp_path)
+    result = runner.invoke(app, [a.format(**names) for a in args])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: ") and message in lines[-1]
+    assert not (tmp_path / "out.png").exists()
