@@ -20,7 +20,7 @@ import numpy as np
 
 from . import bitstream
 from .errors import GIError
-from .fit import _target_of, fit, raise_if_diverged, train
+from .fit import as_target, fit, raise_if_diverged, train
 from .metrics import ms_ssim, psnr
 from .model import GaussianImage
 from .quantize import QuantizedMap, dequantize, initial_quantizers, quantize
@@ -56,7 +56,7 @@ def compress(image, n_gaussians, iterations=50_000, qat_iterations=None, seed=0,
     ``(bytes, EncodeReport)``.
     """
     start = time.perf_counter()
-    target, channels = _target_of(image)
+    target, channels = as_target(image)
     height, width = target.shape[:2]
     if qat_iterations is None:
         qat_iterations = max(int(QAT_FRACTION * iterations), 1)
@@ -126,7 +126,7 @@ def compress_to_rate(image, bpp, *, max_tries=5, **options):
     the real file lands within 10% of the target (bits per Gaussian barely
     depend on ``N``, so one or two corrections suffice).
     """
-    target, _ = _target_of(image)
+    target, _ = as_target(image)
     pixels = target.shape[0] * target.shape[1]
     if not bpp > 0:
         raise GIError(f"the target rate must be positive, got {bpp} bpp")

@@ -85,7 +85,7 @@ def fit(image, n_gaussians, iterations=50_000, seed=0, *, densify=True, caf=True
     ``sigmoid_colours`` trains colours as logits drawn through a sigmoid (the
     compression warm-up, ALGORITHM.md §6); the model then holds the logits.
     """
-    target, channels = _target_of(image)
+    target, channels = as_target(image)
     settings = FitSettings(n_gaussians=n_gaussians, iterations=iterations, seed=seed, lr=lr,
                            lr_decay_every=lr_decay_every, densify=densify, caf=caf, backend=backend,
                            sigmoid_colours=sigmoid_colours)
@@ -93,7 +93,8 @@ def fit(image, n_gaussians, iterations=50_000, seed=0, *, densify=True, caf=True
     return _run(target, channels, settings, progress, max(int(progress_every), 1))
 
 
-def _target_of(image):
+def as_target(image):
+    """``(target (H, W, 3) float32, source channel count)`` from a path or an array."""
     if isinstance(image, (str, Path)):
         target, info = load_image(image)
         return target, info.channels
