@@ -11,7 +11,10 @@ bin + fused render/loss/backward + per-Gaussian reduction), median of 20 runs
 after JIT warm-up. Prints ms, Gaussian-pixel evaluations (pixels inside some
 Gaussian's tile box and row range) and ns per evaluation.
 
-    python benchmarks/bench_raster.py [--threads 2] [--json]
+With ``--backend cuda`` the parameters stay on the GPU and each call is timed
+up to ``cuda.synchronize()``, as a training step or a decoder uses it.
+
+    python benchmarks/bench_raster.py [--threads 2] [--backend cpu|cuda] [--json]
 """
 
 import argparse
@@ -58,6 +61,27 @@ def evaluations(rasterizer, params, lam):
         int(entry_gaussian.size)
 
 
+def timed_calls(rasterizer, params, lam, height, width):
+    """The forward and the forward+backward call to time, on the backend's own arrays."""
+    if rasterizer.name != "cuda":
+        out = np.empty((3, height, width), np.float32)
+        return lambda: rasterizer.render(params, lam, out), lambda: rasterizer.loss_and_gradients(params, lam)
+    from numba import cuda
+    d_params, d_lam = cuda.to_device(params), cuda.to_device(lam)
+    image = cuda.device_array((3, height, width), np.float32)
+    grads, sse = cuda.device_array_like(d_params), cuda.device_array(1, np.float64)
+
+    def forward():
+        rasterizer.render_on_device(d_params, d_lam, image)
+        cuda.synchronize()
+
+    def forward_backward():
+        rasterizer.loss_and_gradients_on_device(d_params, d_lam, grads, sse)
+        cuda.synchronize()
+
+    return forward, forward_backward
+
+
 def median_ms(fn, repeats):
     fn()
     times = []
@@ -74,7 +98,7 @@ def main(argv=None):
     parser.add_argument("-n", type=int, default=5000)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--backend", default="cpu")
+    parser.add_argument("--backend", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="print one JSON object and nothing else")
     args = parser.parse_args(argv)
@@ -84,12 +108,12 @@ def main(argv=None):
     height, width = target.shape[:2]
     rasterizer = make_rasterizer(args.backend, height, width)
     rasterizer.set_target(target.transpose(2, 0, 1))
-    out = np.empty((3, height, width), np.float32)
     results = {}
     for kind in ("init", "trained"):
         params, lam = make_state(kind, args.n, height, width, np.random.default_rng(args.seed))
-        fwd = median_ms(lambda: rasterizer.render(params, lam, out), args.repeats)
-        fwdbwd = median_ms(lambda: rasterizer.loss_and_gradients(params, lam), args.repeats)
+        forward, forward_backward = timed_calls(rasterizer, params, lam, height, width)
+        fwd = median_ms(forward, args.repeats)
+        fwdbwd = median_ms(forward_backward, args.repeats)
         evals, entries = evaluations(rasterizer, params, lam)
         results[kind] = dict(fwd_ms=round(fwd[0], 3), fwdbwd_ms=round(fwdbwd[0], 3), evaluations=evals,
                              entries=entries, fwd_ns_per_eval=round(1e6 * fwd[0] / evals, 3),
@@ -99,8 +123,9 @@ def main(argv=None):
     if args.json:
         print(json.dumps(results))
         return
-    print(f"{args.image.name} {width}x{height}, N={args.n}, backend={args.backend}, "
-          f"threads={numba.get_num_threads()}, median of {args.repeats} after warm-up")
+    threads = f"threads={numba.get_num_threads()}" if args.backend == "cpu" else "GPU"
+    print(f"{args.image.name} {width}x{height}, N={args.n}, backend={args.backend}, {threads}, "
+          f"median of {args.repeats} after warm-up")
     print(f"{'state':8} {'fwd ms':>8} {'fwd+bwd ms':>11} {'entries':>8} {'evaluations':>12} "
           f"{'fwd ns/eval':>12} {'fwd+bwd ns/eval':>16}   min-max fwd / fwd+bwd")
     for kind, r in results.items():

@@ -86,7 +86,7 @@ def fit_command(
     example: bool = typer.Option(False, "--example", help="Fit the small photo bundled with gi-numba."),
     densify: bool = typer.Option(True, "--densify/--no-densify", help="Distortion-driven growth and pruning."),
     caf: bool = typer.Option(True, "--caf/--no-caf", help="Content-aware filters."),
-    backend: str = typer.Option("cpu", "--backend", help="Rasteriser backend: cpu or auto."),
+    backend: str = typer.Option("cpu", "--backend", help="Rasteriser backend: cpu, cuda (NVIDIA GPU) or auto."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object with the results."),
 ):
     """Fit Gaussians to an image; Ctrl-C stops early and saves the best state so far."""
@@ -215,7 +215,7 @@ def compress_command(
     variance_bits: int = typer.Option(10, "--variance-bits", help="Bits per variance."),
     covariance_bits: int = typer.Option(10, "--covariance-bits", help="Bits of the covariance term."),
     colour_bits: int = typer.Option(6, "--colour-bits", help="Bits per colour channel."),
-    backend: str = typer.Option("cpu", "--backend", help="Rasteriser backend: cpu or auto."),
+    backend: str = typer.Option("cpu", "--backend", help="Rasteriser backend: cpu, cuda (NVIDIA GPU) or auto."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object with the results."),
 ):
     """Compress an image into a .gi file (fit, quantisation-aware training, entropy coding)."""
@@ -262,7 +262,7 @@ def decode_command(
     file: Path = typer.Argument(..., metavar="FILE.gi", help="Compressed file."),
     output: Path = typer.Option(..., "-o", "--output", help="PNG to write."),
     scale: Optional[float] = typer.Option(None, "--scale", help="Decode at this multiple of the stored size."),
-    backend: str = typer.Option("cpu", "--backend", help="Rasteriser backend: cpu or auto."),
+    backend: str = typer.Option("cpu", "--backend", help="Rasteriser backend: cpu, cuda (NVIDIA GPU) or auto."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object with the results."),
 ):
     """Decode a .gi file to a PNG; needs nothing but the file."""

@@ -26,6 +26,7 @@ from .model import GaussianImage
 from .optim import step_decay
 from .raster import make_rasterizer
 from .strategy import DensifyStrategy
+from .strategy.densify import largest_error_pixels
 
 
 @dataclass
@@ -186,11 +187,7 @@ def train(rasterizer, target, state, strategy, iterations, lr, lr_decay_every, m
                 best = (psnr, state.params.copy(), state.lam.copy(), mapping.snapshot(), iteration)
             state.adam.step(state.params, grads, step_decay(lr, iteration - 1, lr_decay_every))
             mapping.step(iteration)
-            render = None
-            if strategy.wants_render(iteration):
-                drawn, drawn_lam = mapping.forward(state.params, state.lam)
-                render = rasterizer.render(drawn, drawn_lam).transpose(1, 2, 0)
-            strategy.after_step(state, iteration, render, target, rng)
+            strategy.after_step(state, iteration, _error_ranking(rasterizer, mapping, state, target), rng)
             if iteration == 1:
                 warmup = time.perf_counter() - start
             if progress is not None and (iteration % progress_every == 0 or iteration == iterations):
@@ -200,6 +197,14 @@ def train(rasterizer, target, state, strategy, iterations, lr, lr_decay_every, m
         interrupted = True
     return TrainResult(best[0], best[1], best[2], best[3], best[4], iteration - (1 if diverged else 0),
                        time.perf_counter() - start, interrupted, diverged)
+
+
+def _error_ranking(rasterizer, mapping, state, target):
+    """``k -> (rows, cols)`` of the ``k`` worst pixels of the current render (rendered only when asked)."""
+    def largest_errors(k):
+        render = rasterizer.render(*mapping.forward(state.params, state.lam)).transpose(1, 2, 0)
+        return largest_error_pixels(render, target, k)
+    return largest_errors
 
 
 def raise_if_diverged(result, model):

@@ -1,11 +1,13 @@
 """Densification: initialisation, growth, pruning, and moments that follow their Gaussians."""
 
 import math
+from functools import partial
 
 import numpy as np
 
 from gi_numba.strategy import DensifyStrategy, TrainState, add_gaussians, remove_gaussians
-from gi_numba.strategy.densify import largest_error_pixels, prune_non_positive_definite
+from gi_numba.strategy.densify import largest_error_pixels
+from gi_numba.strategy.ops import prune_non_positive_definite
 
 
 def _state(n):
@@ -52,7 +54,7 @@ def test_without_densification_all_gaussians_start_and_none_change():
     state = strategy.initial_state(np.random.default_rng(0))
     assert state.n_gaussians == 100
     state.params[0, 3] = 1e6  # not positive definite: would be pruned with densification
-    assert not strategy.after_step(state, 100, None, None, np.random.default_rng(0))
+    assert not strategy.after_step(state, 100, None, np.random.default_rng(0))
     assert state.n_gaussians == 100
 
 
@@ -78,7 +80,7 @@ def test_growth_places_new_gaussians_at_the_worst_pixels_with_a_smaller_filter()
     n0, lam0 = state.n_gaussians, state.lam[0]
     target = np.zeros((height, width, 3), np.float32)
     render = np.linspace(0, 1, height * width, dtype=np.float32).reshape(height, width, 1).repeat(3, 2)
-    assert strategy.grow(state, 100, render, target, np.random.default_rng(1))
+    assert strategy.grow(state, 100, partial(largest_error_pixels, render, target), np.random.default_rng(1))
     added = state.n_gaussians - n0
     assert 20 < added <= 30  # the 30 worst pixels, less any drawn covariance that is not positive definite
     flat = state.params[n0:, 1].astype(int) * width + state.params[n0:, 0].astype(int)
@@ -96,9 +98,9 @@ def test_last_growth_fills_the_budget():
     state = strategy.initial_state(np.random.default_rng(0))
     target = np.zeros((20, 30, 3), np.float32)
     render = np.random.default_rng(2).uniform(size=(20, 30, 3)).astype(np.float32)
-    strategy.grow(state, 500, render, target, np.random.default_rng(3))
+    strategy.grow(state, 500, partial(largest_error_pixels, render, target), np.random.default_rng(3))
     assert state.n_gaussians <= 160
-    strategy.grow(state, 900, render, target, np.random.default_rng(3))
+    strategy.grow(state, 900, partial(largest_error_pixels, render, target), np.random.default_rng(3))
     assert 280 < state.n_gaussians <= 300  # a few dropped for not being positive definite
 
 
@@ -107,11 +109,11 @@ def test_after_step_prunes_on_schedule_and_grows_when_due():
     state = strategy.initial_state(np.random.default_rng(0))  # filter 5.7: all positive definite
     state.params[0, 3] = 1e6
     target = np.zeros((60, 80, 3), np.float32)
-    assert not strategy.after_step(state, 150, None, target, np.random.default_rng(0))
-    assert strategy.after_step(state, 100, None, target, np.random.default_rng(0))
-    assert state.n_gaussians == 29 and not strategy.wants_render(100)
-    assert strategy.wants_render(200) and not strategy.wants_render(1000)
-    strategy.after_step(state, 200, target + 0.5, target, np.random.default_rng(0))
+    assert not strategy.after_step(state, 150, None, np.random.default_rng(0))
+    assert strategy.after_step(state, 100, None, np.random.default_rng(0))
+    assert state.n_gaussians == 29 and not strategy.grows_at(100)
+    assert strategy.grows_at(200) and not strategy.grows_at(1000)
+    strategy.after_step(state, 200, partial(largest_error_pixels, target + 0.5, target), np.random.default_rng(0))
     assert state.n_gaussians > 29
 
 

@@ -2,7 +2,8 @@
 
 Three plain steps, each in its own module: :mod:`.project` (conic and tile
 box of every Gaussian), :mod:`.binning` (per-tile Gaussian lists) and the
-backend's tile kernels (:mod:`.cpu`). :mod:`.reference` is the slow dense
+backend's tile kernels (:mod:`.cpu`, or :mod:`.cuda` for NVIDIA GPUs, which
+does all three steps on the device). :mod:`.reference` is the slow dense
 NumPy renderer the kernels are tested against; :mod:`.maths` holds the
 formulas all of them share.
 """
@@ -10,11 +11,33 @@ formulas all of them share.
 from ..errors import GIError
 from .pipeline import CpuRasterizer
 
-BACKENDS = ("auto", "cpu")
+BACKENDS = ("auto", "cpu", "cuda")
+
+
+def cuda_available():
+    """Whether the CUDA backend can run: ``numba-cuda`` installed and a GPU (or its simulator) present."""
+    try:
+        from numba import cuda
+        return bool(cuda.is_available())
+    except Exception:  # no numba-cuda, or a driver that cannot be loaded
+        return False
+
+
+def resolve_backend(backend):
+    """The backend ``backend`` names: ``auto`` is ``cuda`` when a GPU can be used, else ``cpu``."""
+    if backend not in BACKENDS:
+        raise GIError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if backend == "auto":
+        return "cuda" if cuda_available() else "cpu"
+    if backend == "cuda" and not cuda_available():
+        raise GIError("the cuda backend needs an NVIDIA GPU with its driver and the numba-cuda package "
+                      "(pip install 'gi-numba[cuda]'); use --backend cpu")
+    return backend
 
 
 def make_rasterizer(backend, height, width):
     """A rasteriser for an ``height x width`` canvas on the named backend."""
-    if backend not in BACKENDS:
-        raise GIError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if resolve_backend(backend) == "cuda":
+        from .cuda import CudaRasterizer
+        return CudaRasterizer(height, width)
     return CpuRasterizer(height, width)

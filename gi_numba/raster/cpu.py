@@ -23,7 +23,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from .maths import SIGMA_CUTOFF, TILE, row_range, covariance_grad_from_conic_grad, fast_exp, sigma_of
+from .maths import SIGMA_CUTOFF, TILE, covariance_grad_from_conic_grad, fast_exp, sigma_of, tile_run
 
 _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 _TILE_PIXELS = TILE * TILE
@@ -31,7 +31,6 @@ _CUTOFF = np.float32(SIGMA_CUTOFF)
 _ZERO = np.float32(0.0)
 _ONE = np.float32(1.0)
 _HALF = np.float32(0.5)
-_SLACK = 1e-3  # pixels added to each side of a run, so rounding never drops a term
 
 
 @numba.njit(cache=True)
@@ -42,21 +41,10 @@ def _tile_coordinates():
 
 
 @numba.njit(cache=True, inline="always")
-def _run_of(mx, my, ell, x0, y0):
-    """First pixel and length of the rows of a tile that a Gaussian's ellipse reaches.
-
-    ``ell`` holds the Gaussian's ``(slope, spread, ex, tx)`` in float64 (see
-    :func:`~gi_numba.raster.project.project_gaussians`). The row range is
-    widened by ``_SLACK`` so rounding never drops a term. Length 0 when the
-    ellipse misses the tile.
-    """
-    xa = np.float64(x0)
-    y_lo, y_hi = row_range(mx, my, ell[0], ell[1], ell[2], ell[3], xa, xa + (TILE - 1))
-    r0 = max(int(np.ceil(y_lo - _SLACK)) - y0, 0)
-    r1 = min(int(np.floor(y_hi + _SLACK)) - y0, TILE - 1)
-    if r1 < r0:
-        return 0, 0
-    return r0 * TILE, (r1 - r0 + 1) * TILE
+def _run_of(params, ellipse, g, x0, y0):
+    """:func:`~gi_numba.raster.maths.tile_run` of Gaussian ``g`` in the tile at ``(x0, y0)``, in float64."""
+    return tile_run(np.float64(params[g, 0]), np.float64(params[g, 1]), np.float64(ellipse[g, 0]),
+                    np.float64(ellipse[g, 1]), np.float64(ellipse[g, 2]), np.float64(ellipse[g, 3]), x0, y0)
 
 
 @numba.njit(cache=True)
@@ -66,10 +54,7 @@ def count_run_pixels(params, ellipse, tile_start, entry_gaussian, n_tiles_x):
     for t in range(tile_start.size - 1):
         x0, y0 = (t % n_tiles_x) * TILE, (t // n_tiles_x) * TILE
         for e in range(tile_start[t], tile_start[t + 1]):
-            g = entry_gaussian[e]
-            ell = (np.float64(ellipse[g, 0]), np.float64(ellipse[g, 1]), np.float64(ellipse[g, 2]),
-                   np.float64(ellipse[g, 3]))
-            total += _run_of(np.float64(params[g, 0]), np.float64(params[g, 1]), ell, x0, y0)[1]
+            total += _run_of(params, ellipse, entry_gaussian[e], x0, y0)[1]
     return total
 
 
@@ -90,10 +75,7 @@ def _splat_tile(params, conic, ellipse, entry_gaussian, first, last, x0, y0,
         cr, cg, cb = params[g, 5], params[g, 6], params[g, 7]
         dx0 = params[g, 0] - np.float32(x0)
         dy0 = params[g, 1] - np.float32(y0)
-        mx, my = np.float64(params[g, 0]), np.float64(params[g, 1])
-        ell = (np.float64(ellipse[g, 0]), np.float64(ellipse[g, 1]), np.float64(ellipse[g, 2]),
-               np.float64(ellipse[g, 3]))
-        k0, count = _run_of(mx, my, ell, x0, y0)
+        k0, count = _run_of(params, ellipse, g, x0, y0)
         span[j, 0], span[j, 1], span[j, 2] = k0, count, offset
         for k in range(count):
             i = np.uint64(k0 + k)

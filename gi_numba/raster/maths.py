@@ -16,6 +16,9 @@ SIGMA_CUTOFF = math.log(255.0)
 #: Tiles are ``TILE x TILE`` pixels.
 TILE = 16
 
+#: Pixels added to each side of a row run (:func:`tile_run`), so rounding never drops a term.
+RUN_SLACK = 1e-3
+
 _inline = dict(cache=True, inline="always", fastmath=True)
 
 # float32 constants: a float64 literal would promote the hot loops to float64.
@@ -111,6 +114,24 @@ def row_range(mx, my, slope, spread, ex, tx, xa, xb):
     y_lo = my - slope * d1 - math.sqrt(max(spread * (ex * ex - d1 * d1), 0.0))
     y_hi = my - slope * d2 + math.sqrt(max(spread * (ex * ex - d2 * d2), 0.0))
     return y_lo, y_hi
+
+
+@numba.njit(**_inline)
+def tile_run(mx, my, slope, spread, ex, tx, x0, y0):
+    """First pixel and pixel count of the rows of a tile that a Gaussian's ellipse reaches.
+
+    The tile's top-left pixel is ``(x0, y0)`` and its pixels are numbered
+    row-major, so the rows ``[r0, r1]`` that :func:`row_range` allows over the
+    tile's columns are the one contiguous run ``[16 r0, 16 (r1 + 1))``. The row
+    range is widened by :data:`RUN_SLACK`. Count 0 when the ellipse misses the tile.
+    """
+    xa = float(x0)
+    y_lo, y_hi = row_range(mx, my, slope, spread, ex, tx, xa, xa + (TILE - 1))
+    r0 = max(math.ceil(y_lo - RUN_SLACK) - y0, 0)
+    r1 = min(math.floor(y_hi + RUN_SLACK) - y0, TILE - 1)
+    if r1 < r0:
+        return 0, 0
+    return r0 * TILE, (r1 - r0 + 1) * TILE
 
 
 @numba.njit(**_inline)

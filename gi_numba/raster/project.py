@@ -29,7 +29,7 @@ def project_gaussians(params, lam, grid_x, grid_y):
         the half-width ``sqrt(2 ln255 a')`` of the ellipse ``alpha >= 1/255`` and
         the column offset ``b' sqrt(2 ln255 / c')`` of its lowest point. The
         rasteriser uses them to skip pixels that cannot hold a term
-        (:func:`~gi_numba.raster.maths.band_rows`).
+        (:func:`~gi_numba.raster.maths.tile_run`).
     """
     n = params.shape[0]
     conic = np.zeros((n, 3), np.float32)

@@ -4,7 +4,9 @@
 Gaussians whose filtered covariance is not positive definite, and growth at
 the pixels with the largest error. The fit loop calls :meth:`initial_state`
 once and :meth:`after_step` after every optimiser step; the changes to ``N``
-go through :mod:`.ops`, so Adam moments follow their Gaussians.
+go through the state's ``prune_non_positive_definite`` and ``add_gaussians``
+(:mod:`.ops` on the host, :mod:`gi_numba.cuda_train` on a GPU), so Adam
+moments follow their Gaussians and one schedule serves both loops.
 """
 
 import math
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .ops import TrainState, add_gaussians, remove_gaussians
+from .ops import TrainState
 
 #: Upper bound of the CAF filter variance (ALGORITHM.md §1).
 MAX_FILTER = 300.0
@@ -64,33 +66,34 @@ class DensifyStrategy:
             params[:, 2:5] += GROWTH_COV_OFFSET
         return TrainState.fresh(params, np.full(n, self.filter_variance(n), np.float32))
 
-    def wants_render(self, iteration):
-        """Whether :meth:`after_step` at ``iteration`` needs the current render (a growth step)."""
+    def grows_at(self, iteration):
+        """Whether :meth:`after_step` at ``iteration`` is a growth step."""
         return self.densify and self.growth and iteration % self.grow_every == 0 and iteration < self.iterations
 
-    def after_step(self, state, iteration, render, target, rng):
+    def after_step(self, state, iteration, largest_errors, rng):
         """Prune and grow after optimiser step ``iteration`` (1-based).
 
-        ``render`` is the current ``(H, W, 3)`` render, needed only when
-        :meth:`wants_render` says so. Returns whether ``N`` changed.
+        ``largest_errors(k)`` returns the rows and columns of the ``k`` pixels
+        where the current render is worst (see :func:`largest_error_pixels`);
+        it is called only on a growth step. Returns whether ``N`` changed.
         """
         if not self.densify:
             return False
         changed = False
         if iteration % self.prune_every == 0:
-            changed |= prune_non_positive_definite(state)
-        if self.wants_render(iteration):
-            changed |= self.grow(state, iteration, render, target, rng)
+            changed |= state.prune_non_positive_definite()
+        if self.grows_at(iteration):
+            changed |= self.grow(state, iteration, largest_errors, rng)
         return changed
 
-    def grow(self, state, iteration, render, target, rng):
+    def grow(self, state, iteration, largest_errors, rng):
         """Add Gaussians at the pixels with the largest L1 error (ALGORITHM.md §5)."""
         room = self.n_max - state.n_gaussians
         final = iteration >= self.iterations - self.grow_every
         k = room if final else min(self.grow_batch, room)
         if k <= 0:
             return False
-        ys, xs = largest_error_pixels(render, target, k)
+        ys, xs = largest_errors(k)
         cov = rng.uniform(0.0, 1.0, (k, 3)).astype(np.float32) + GROWTH_COV_OFFSET
         keep = cov[:, 0] * cov[:, 2] - cov[:, 1] ** 2 > 0
         if not keep.any():
@@ -98,7 +101,7 @@ class DensifyStrategy:
         new = np.zeros((int(keep.sum()), 8), np.float32)
         new[:, 0], new[:, 1], new[:, 2:5] = xs[keep], ys[keep], cov[keep]
         lam = self.filter_variance(state.n_gaussians + new.shape[0])
-        add_gaussians(state, new, np.full(new.shape[0], lam, np.float32))
+        state.add_gaussians(new, np.full(new.shape[0], lam, np.float32))
         return True
 
 
@@ -113,14 +116,3 @@ def largest_error_pixels(render, target, k):
     top = top[np.lexsort((top, -error[top]))]
     return np.divmod(top, render.shape[1])
 
-
-def prune_non_positive_definite(state):
-    """Remove Gaussians whose filtered covariance is not positive definite, unless that is all of them."""
-    a = state.params[:, 2] + state.lam
-    b = state.params[:, 3]
-    c = state.params[:, 4] + state.lam
-    bad = ~((a > 0) & (c > 0) & (a * c - b * b > 0))
-    if not bad.any() or bad.all():
-        return False
-    remove_gaussians(state, bad)
-    return True

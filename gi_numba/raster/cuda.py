@@ -1,0 +1,465 @@
+"""CUDA rasteriser: project -> bin -> rasterise as ``numba.cuda`` kernels (ALGORITHM.md §2-§3).
+
+The same three steps as the CPU backend, with the same formulas: every
+per-Gaussian formula is :mod:`.maths`'s Python function compiled a second
+time as a CUDA device function (:func:`_device`), so it lives in one place.
+
+- **Projection** (:func:`_project_kernel`): one thread per Gaussian: conic,
+  ellipse extent, tile box and the number of tiles it covers.
+- **Binning**: exclusive scans of the per-Gaussian and per-tile counts
+  (:func:`_scan_kernel`), an atomic scatter into per-tile lists, then each
+  list sorted by Gaussian index (:func:`_sort_lists_kernel`), so the lists
+  equal the CPU backend's whatever order the atomics ran in. Only the entry
+  count goes to the host, to size the list buffers.
+- **Rasterisation**: one block per 16x16 tile. In the forward pass each thread
+  is one pixel and the tile's Gaussians are loaded into shared memory in
+  batches of 256. The fused training kernel then writes each pixel's MSE
+  gradient to shared memory, and in the backward pass each thread is one
+  (tile, Gaussian) entry: it sums that Gaussian's contributions over the
+  tile's pixels (the rows its ellipse reaches, as on the CPU) and writes the 8
+  partials to the entry's slot. That is the per-block reduction; there are
+  no atomics, so the gradients have the same bits on every run.
+  :func:`_reduce_kernel` sums each Gaussian's slots, in the CPU's order.
+
+Images are channel-planar ``(3, H, W)`` float32, as on the CPU.
+"""
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+from numba import cuda
+
+from . import maths
+from .maths import SIGMA_CUTOFF, TILE
+from .project import tile_grid
+
+_THREADS = TILE * TILE   # one thread per pixel of a tile
+_LINEAR = 128            # threads per block of the one-thread-per-item kernels
+_CUTOFF = np.float32(SIGMA_CUTOFF)
+_HALF = np.float32(0.5)
+_ZERO = np.float32(0.0)
+_ONE = np.float32(1.0)
+
+
+def _device(njit_function):
+    """The Python function behind an ``@njit`` formula of :mod:`.maths`, as a CUDA device function."""
+    return cuda.jit(device=True)(njit_function.py_func)
+
+
+fast_exp = _device(maths.fast_exp)
+sigma_of = _device(maths.sigma_of)
+conic_of = _device(maths.conic_of)
+eigen_radii = _device(maths.eigen_radii)
+tile_range = _device(maths.tile_range)
+filtered_covariance = _device(maths.filtered_covariance)
+covariance_grad = _device(maths.covariance_grad_from_conic_grad)
+tile_run = _device(maths.tile_run)
+
+
+def blocks_for(n, threads=_LINEAR):
+    """Blocks of ``threads`` needed for one thread per item of ``n`` (at least one)."""
+    return max((n + threads - 1) // threads, 1)
+
+
+@cuda.jit
+def _project_kernel(params, lam, n_tiles_x, n_tiles_y, conic, ellipse, box, count):
+    """Projection of Gaussian ``g`` (one thread each), as :func:`~.project.project_gaussians`.
+
+    ``count[g]`` is the number of tiles in its box (0 when it is not rendered).
+    """
+    g = cuda.grid(1)
+    if g >= params.shape[0]:
+        return
+    for i in range(4):
+        box[g, i] = 0
+        ellipse[g, i] = 0.0
+    for i in range(3):
+        conic[g, i] = 0.0
+    count[g] = 0
+    mx, my = np.float64(params[g, 0]), np.float64(params[g, 1])
+    if not (math.isfinite(mx) and math.isfinite(my)):
+        return
+    fa, fb, fc = filtered_covariance(params[g, 2], params[g, 3], params[g, 4], lam[g])
+    a, b, c = np.float64(fa), np.float64(fb), np.float64(fc)
+    A, B, C, det = conic_of(a, b, c)
+    if not (det > 0.0 and math.isfinite(det)):
+        return
+    major, minor = eigen_radii(a, c, det)
+    if minor < 1.0:
+        return
+    tx0, tx1 = tile_range(mx, major, n_tiles_x)
+    ty0, ty1 = tile_range(my, major, n_tiles_y)
+    if tx0 >= tx1 or ty0 >= ty1:
+        return
+    conic[g, 0], conic[g, 1], conic[g, 2] = A, B, C
+    box[g, 0], box[g, 1], box[g, 2], box[g, 3] = tx0, tx1, ty0, ty1
+    ellipse[g, 0], ellipse[g, 1] = b / a, det / (a * a)
+    ellipse[g, 2] = math.sqrt(2.0 * SIGMA_CUTOFF * a)
+    ellipse[g, 3] = b * math.sqrt(2.0 * SIGMA_CUTOFF / c)
+    count[g] = (tx1 - tx0) * (ty1 - ty0)
+
+
+@cuda.jit
+def _zero_kernel(values):
+    i = cuda.grid(1)
+    if i < values.shape[0]:
+        values[i] = 0
+
+
+@cuda.jit
+def _scan_kernel(values, out):
+    """``out[0] = 0``, ``out[i + 1] = values[0] + ... + values[i]``; one block, each thread a contiguous chunk."""
+    partial = cuda.shared.array(_THREADS, np.int64)
+    tid = cuda.threadIdx.x
+    n = values.shape[0]
+    chunk = (n + _THREADS - 1) // _THREADS
+    lo = min(tid * chunk, n)
+    hi = min(lo + chunk, n)
+    total = 0
+    for i in range(lo, hi):
+        total += values[i]
+    partial[tid] = total
+    cuda.syncthreads()
+    if tid == 0:
+        running = 0
+        for i in range(_THREADS):
+            chunk_total = partial[i]
+            partial[i] = running
+            running += chunk_total
+        out[0] = 0
+    cuda.syncthreads()
+    running = partial[tid]
+    for i in range(lo, hi):
+        running += values[i]
+        out[i + 1] = running
+
+
+@cuda.jit
+def _sum_kernel(values, out):
+    """``out[0] = sum(values)`` in float64, in a fixed order; one block."""
+    partial = cuda.shared.array(_THREADS, np.float64)
+    tid = cuda.threadIdx.x
+    total = 0.0
+    for i in range(tid, values.shape[0], _THREADS):
+        total += values[i]
+    partial[tid] = total
+    cuda.syncthreads()
+    if tid == 0:
+        for i in range(1, _THREADS):
+            total += partial[i]
+        out[0] = total
+
+
+@cuda.jit
+def _count_tiles_kernel(box, n_tiles_x, tile_count):
+    """``tile_count[t]`` += 1 for every tile ``t`` in Gaussian ``g``'s box (one thread each)."""
+    g = cuda.grid(1)
+    if g >= box.shape[0]:
+        return
+    for ty in range(box[g, 2], box[g, 3]):
+        for tx in range(box[g, 0], box[g, 1]):
+            cuda.atomic.add(tile_count, ty * n_tiles_x + tx, 1)
+
+
+@cuda.jit
+def _scatter_kernel(box, n_tiles_x, gaussian_start, tile_start, cursor, entry_gaussian, entry_slot):
+    """Gaussian ``g`` appends itself to the lists of the tiles in its box (order fixed afterwards).
+
+    Its slots in the Gaussian-sorted partials array are ``gaussian_start[g]``
+    onwards, one per tile in row-major box order, as on the CPU.
+    """
+    g = cuda.grid(1)
+    if g >= box.shape[0]:
+        return
+    slot = gaussian_start[g]
+    for ty in range(box[g, 2], box[g, 3]):
+        for tx in range(box[g, 0], box[g, 1]):
+            t = ty * n_tiles_x + tx
+            e = tile_start[t] + cuda.atomic.add(cursor, t, 1)
+            entry_gaussian[e] = g
+            entry_slot[e] = slot
+            slot += 1
+
+
+@cuda.jit
+def _sort_lists_kernel(tile_start, entry_gaussian, entry_slot):
+    """Insertion-sort tile ``t``'s entries by Gaussian index (one thread per tile)."""
+    t = cuda.grid(1)
+    if t >= tile_start.shape[0] - 1:
+        return
+    first = tile_start[t]
+    for i in range(first + 1, tile_start[t + 1]):
+        g, s = entry_gaussian[i], entry_slot[i]
+        j = i - 1
+        while j >= first and entry_gaussian[j] > g:
+            entry_gaussian[j + 1] = entry_gaussian[j]
+            entry_slot[j + 1] = entry_slot[j]
+            j -= 1
+        entry_gaussian[j + 1] = g
+        entry_slot[j + 1] = s
+
+
+@cuda.jit(device=True)
+def _pixel_colour(params, conic, entry_gaussian, first, last, batch, px, py):
+    """Unclamped ``sum_g col_g alpha_g`` at pixel ``(px, py)`` over entries ``[first, last)``.
+
+    All threads of the block must call it: batches of 256 Gaussians are
+    staged in the shared ``batch`` as ``(x, y, A/2, B, C/2, r, g, b)``.
+    """
+    tid = cuda.threadIdx.x
+    r = g = b = _ZERO
+    for start in range(first, last, _THREADS):
+        n = min(_THREADS, last - start)
+        cuda.syncthreads()
+        if tid < n:
+            k = entry_gaussian[start + tid]
+            batch[tid, 0], batch[tid, 1] = params[k, 0], params[k, 1]
+            batch[tid, 2], batch[tid, 3], batch[tid, 4] = _HALF * conic[k, 0], conic[k, 1], _HALF * conic[k, 2]
+            batch[tid, 5], batch[tid, 6], batch[tid, 7] = params[k, 5], params[k, 6], params[k, 7]
+        cuda.syncthreads()
+        for j in range(n):
+            s = sigma_of(batch[j, 2], batch[j, 3], batch[j, 4], batch[j, 0] - px, batch[j, 1] - py)
+            if s >= _ZERO and s <= _CUTOFF:
+                a = fast_exp(-s)
+                r += batch[j, 5] * a
+                g += batch[j, 6] * a
+                b += batch[j, 7] * a
+    return r, g, b
+
+
+@cuda.jit
+def _forward_kernel(params, conic, tile_start, entry_gaussian, n_tiles_x, image):
+    """Clamped render into ``image`` ``(3, H, W)``: one block per tile, one thread per pixel."""
+    batch = cuda.shared.array((_THREADS, 8), np.float32)
+    t = cuda.blockIdx.x
+    tid = cuda.threadIdx.x
+    x = (t % n_tiles_x) * TILE + tid % TILE
+    y = (t // n_tiles_x) * TILE + tid // TILE
+    r, g, b = _pixel_colour(params, conic, entry_gaussian, tile_start[t], tile_start[t + 1], batch,
+                            np.float32(x), np.float32(y))
+    if x < image.shape[2] and y < image.shape[1]:
+        image[0, y, x] = min(max(r, _ZERO), _ONE)
+        image[1, y, x] = min(max(g, _ZERO), _ONE)
+        image[2, y, x] = min(max(b, _ZERO), _ONE)
+
+
+@cuda.jit(device=True)
+def _clamped_error(out, target, scale):
+    """Squared error of ``clamp(out)`` and its MSE gradient (0 outside ``[0, 1]``, inclusive)."""
+    diff = min(max(out, _ZERO), _ONE) - target
+    grad = scale * diff if (out >= _ZERO and out <= _ONE) else _ZERO
+    return diff * diff, grad
+
+
+@cuda.jit(device=True)
+def _entry_partials(params, conic, ellipse, entry_gaussian, entry_slot, e, x0, y0, grad_out, partials):
+    """Gradient partials ``(mx, my, A, B, C, r, g, b)`` of entry ``e`` over its tile (ALGORITHM.md §3).
+
+    The same sums, in the same pixel order, as the CPU's ``_backward_tile``.
+    """
+    g = entry_gaussian[e]
+    k0, count = tile_run(np.float64(params[g, 0]), np.float64(params[g, 1]), np.float64(ellipse[g, 0]),
+                         np.float64(ellipse[g, 1]), np.float64(ellipse[g, 2]), np.float64(ellipse[g, 3]), x0, y0)
+    half_A, B, half_C = _HALF * conic[g, 0], conic[g, 1], _HALF * conic[g, 2]
+    cr, cg, cb = params[g, 5], params[g, 6], params[g, 7]
+    dx0 = params[g, 0] - np.float32(x0)
+    dy0 = params[g, 1] - np.float32(y0)
+    sx = sy = sxx = sxy = syy = gr = gg = gb = _ZERO
+    for i in range(k0, k0 + count):
+        dx = dx0 - np.float32(i % TILE)
+        dy = dy0 - np.float32(i // TILE)
+        s = sigma_of(half_A, B, half_C, dx, dy)
+        if not (s >= _ZERO and s <= _CUTOFF):
+            continue
+        a = fast_exp(-s)
+        gor, gog, gob = grad_out[0, i], grad_out[1, i], grad_out[2, i]
+        gr += a * gor
+        gg += a * gog
+        gb += a * gob
+        ds = -a * (cr * gor + cg * gog + cb * gob)
+        dsx = ds * dx
+        dsy = ds * dy
+        sx += dsx
+        sy += dsy
+        sxx += dsx * dx
+        sxy += dsx * dy
+        syy += dsy * dy
+    slot = entry_slot[e]
+    partials[slot, 0] = conic[g, 0] * sx + B * sy
+    partials[slot, 1] = B * sx + conic[g, 2] * sy
+    partials[slot, 2] = _HALF * sxx
+    partials[slot, 3] = sxy
+    partials[slot, 4] = _HALF * syy
+    partials[slot, 5] = gr
+    partials[slot, 6] = gg
+    partials[slot, 7] = gb
+
+
+@cuda.jit
+def _fused_kernel(params, conic, ellipse, tile_start, entry_gaussian, entry_slot, target, n_tiles_x, scale,
+                  partials, tile_sse):
+    """Forward, MSE loss and per-entry backward partials of one tile per block (ALGORITHM.md §2-§3)."""
+    batch = cuda.shared.array((_THREADS, 8), np.float32)
+    grad_out = cuda.shared.array((3, _THREADS), np.float32)
+    pixel_sse = cuda.shared.array(_THREADS, np.float32)
+    t = cuda.blockIdx.x
+    tid = cuda.threadIdx.x
+    height, width = target.shape[1], target.shape[2]
+    x0, y0 = (t % n_tiles_x) * TILE, (t // n_tiles_x) * TILE
+    x, y = x0 + tid % TILE, y0 + tid // TILE
+    first, last = tile_start[t], tile_start[t + 1]
+    r, g, b = _pixel_colour(params, conic, entry_gaussian, first, last, batch, np.float32(x), np.float32(y))
+    sse = _ZERO
+    grad_out[0, tid] = grad_out[1, tid] = grad_out[2, tid] = _ZERO
+    if x < width and y < height:
+        e_r, go_r = _clamped_error(r, target[0, y, x], scale)
+        e_g, go_g = _clamped_error(g, target[1, y, x], scale)
+        e_b, go_b = _clamped_error(b, target[2, y, x], scale)
+        grad_out[0, tid], grad_out[1, tid], grad_out[2, tid] = go_r, go_g, go_b
+        sse = e_r + e_g + e_b
+    pixel_sse[tid] = sse
+    cuda.syncthreads()
+    if tid == 0:
+        total = 0.0
+        for i in range(_THREADS):
+            total += pixel_sse[i]
+        tile_sse[t] = total
+    for e in range(first + tid, last, _THREADS):
+        _entry_partials(params, conic, ellipse, entry_gaussian, entry_slot, e, x0, y0, grad_out, partials)
+
+
+@cuda.jit
+def _reduce_kernel(partials, gaussian_start, conic, grads):
+    """Sum Gaussian ``g``'s slots and map the conic gradient to ``(a, b, c)`` (one thread each)."""
+    g = cuda.grid(1)
+    if g >= grads.shape[0]:
+        return
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = _ZERO
+    for s in range(gaussian_start[g], gaussian_start[g + 1]):
+        s0 += partials[s, 0]
+        s1 += partials[s, 1]
+        s2 += partials[s, 2]
+        s3 += partials[s, 3]
+        s4 += partials[s, 4]
+        s5 += partials[s, 5]
+        s6 += partials[s, 6]
+        s7 += partials[s, 7]
+    ga, gb, gc = covariance_grad(conic[g, 0], conic[g, 1], conic[g, 2], s2, s3, s4)
+    grads[g, 0], grads[g, 1] = s0, s1
+    grads[g, 2], grads[g, 3], grads[g, 4] = ga, gb, gc
+    grads[g, 5], grads[g, 6], grads[g, 7] = s5, s6, s7
+
+
+class DeviceTiles(NamedTuple):
+    """Projection and tile lists on the device; arrays as in :func:`~.binning.bin_gaussians`."""
+
+    conic: object
+    ellipse: object
+    tile_start: object
+    entry_gaussian: object
+    entry_slot: object
+    gaussian_start: object
+    n_entries: int
+
+
+class CudaRasterizer:
+    """The CPU rasteriser's interface on a CUDA device, plus device-array versions of each call.
+
+    :meth:`render` and :meth:`loss_and_gradients` take and return host arrays;
+    the ``*_on_device`` methods take and fill device arrays, so a training
+    loop can keep everything on the device (:mod:`gi_numba.cuda_train`).
+    Work buffers grow as needed and are reused between calls.
+    """
+
+    name = "cuda"
+
+    def __init__(self, height, width):
+        self.height, self.width = int(height), int(width)
+        self.n_tiles_x, self.n_tiles_y = tile_grid(self.height, self.width)
+        self.n_tiles = self.n_tiles_x * self.n_tiles_y
+        self.n_values = 3 * self.height * self.width
+        self._target = None
+        self._tile_count = cuda.device_array(self.n_tiles, np.int64)
+        self._cursor = cuda.device_array(self.n_tiles, np.int64)
+        self._tile_start = cuda.device_array(self.n_tiles + 1, np.int64)
+        self._tile_sse = cuda.device_array(self.n_tiles, np.float64)
+        self._buffers = {}
+
+    def _buffer(self, name, rows, shape_tail, dtype):
+        """A reusable device array with at least ``rows`` rows (returned sliced to ``rows``)."""
+        held = self._buffers.get(name)
+        if held is None or held.shape[0] < rows:
+            held = cuda.device_array((int(rows * 1.25) + 64,) + shape_tail, dtype)
+            self._buffers[name] = held
+        return held[:rows]
+
+    def project_and_bin(self, params, lam):
+        """:class:`DeviceTiles` of device ``params`` ``(N, 8)`` and ``lam`` ``(N,)``."""
+        n = params.shape[0]
+        conic = self._buffer("conic", n, (3,), np.float32)
+        ellipse = self._buffer("ellipse", n, (4,), np.float32)
+        box = self._buffer("box", n, (4,), np.int32)
+        count = self._buffer("count", n, (), np.int64)
+        gaussian_start = self._buffer("gaussian_start", n + 1, (), np.int64)
+        if n:
+            _project_kernel[blocks_for(n), _LINEAR](params, lam, self.n_tiles_x, self.n_tiles_y,
+                                                    conic, ellipse, box, count)
+        _scan_kernel[1, _THREADS](count, gaussian_start)
+        _zero_kernel[blocks_for(self.n_tiles), _LINEAR](self._tile_count)
+        if n:
+            _count_tiles_kernel[blocks_for(n), _LINEAR](box, self.n_tiles_x, self._tile_count)
+        _scan_kernel[1, _THREADS](self._tile_count, self._tile_start)
+        n_entries = int(self._tile_start[self.n_tiles:].copy_to_host()[0])
+        entry_gaussian = self._buffer("entry_gaussian", n_entries, (), np.int32)
+        entry_slot = self._buffer("entry_slot", n_entries, (), np.int32)
+        if n_entries:
+            _zero_kernel[blocks_for(self.n_tiles), _LINEAR](self._cursor)
+            _scatter_kernel[blocks_for(n), _LINEAR](box, self.n_tiles_x, gaussian_start, self._tile_start,
+                                                    self._cursor, entry_gaussian, entry_slot)
+            _sort_lists_kernel[blocks_for(self.n_tiles), _LINEAR](self._tile_start, entry_gaussian, entry_slot)
+        return DeviceTiles(conic, ellipse, self._tile_start, entry_gaussian, entry_slot, gaussian_start, n_entries)
+
+    def render_on_device(self, params, lam, image):
+        """Clamped render of device ``params``/``lam`` into the device ``image`` ``(3, H, W)``."""
+        tiles = self.project_and_bin(params, lam)
+        _forward_kernel[self.n_tiles, _THREADS](params, tiles.conic, tiles.tile_start, tiles.entry_gaussian,
+                                                self.n_tiles_x, image)
+        return image
+
+    def set_target(self, target):
+        """Fix the ``(3, H, W)`` target image of the loss (kept on the device)."""
+        self._target = cuda.to_device(np.ascontiguousarray(target, np.float32))
+
+    def loss_and_gradients_on_device(self, params, lam, grads, sse):
+        """Fill device ``grads`` ``(N, 8)`` with ``dL/dparams`` of the MSE and ``sse[0]`` with the squared error."""
+        tiles = self.project_and_bin(params, lam)
+        partials = self._buffer("partials", max(tiles.n_entries, 1), (8,), np.float32)
+        scale = np.float32(2.0 / self.n_values)
+        _fused_kernel[self.n_tiles, _THREADS](params, tiles.conic, tiles.ellipse, tiles.tile_start,
+                                              tiles.entry_gaussian, tiles.entry_slot, self._target,
+                                              self.n_tiles_x, scale, partials, self._tile_sse)
+        _sum_kernel[1, _THREADS](self._tile_sse, sse)
+        if params.shape[0]:
+            _reduce_kernel[blocks_for(params.shape[0]), _LINEAR](partials, tiles.gaussian_start, tiles.conic, grads)
+
+    def render(self, params, lam, out=None):
+        """Clamped render ``(3, H, W)`` float32 on the host, into ``out`` when given."""
+        image = cuda.device_array((3, self.height, self.width), np.float32)
+        self.render_on_device(_to_device(params), _to_device(lam), image)
+        host = image.copy_to_host()
+        if out is None:
+            return host
+        out[...] = host
+        return out
+
+    def loss_and_gradients(self, params, lam):
+        """Sum of squared errors of the clamped render and ``dL/dparams`` ``(N, 8)``, on the host."""
+        grads = cuda.device_array((params.shape[0], 8), np.float32)
+        sse = cuda.device_array(1, np.float64)
+        self.loss_and_gradients_on_device(_to_device(params), _to_device(lam), grads, sse)
+        return float(sse.copy_to_host()[0]), grads.copy_to_host()
+
+
+def _to_device(array):
+    return cuda.to_device(np.ascontiguousarray(array, np.float32))
