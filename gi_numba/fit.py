@@ -9,7 +9,9 @@ One iteration is
 4. pruning and growth when the schedule says so (§5).
 
 At the end (or on Ctrl-C) the best parameters are returned as a
-:class:`~gi_numba.model.GaussianImage`.
+:class:`~gi_numba.model.GaussianImage`. On the ``cuda`` backend a
+representation fit runs the same loop with everything on the GPU
+(:mod:`gi_numba.gpu_train`).
 """
 
 import math
@@ -224,9 +226,14 @@ def _run(target, channels, settings, progress, progress_every):
     state = strategy.initial_state(rng)
     rasterizer = make_rasterizer(settings.backend, height, width)
     rasterizer.set_target(target.transpose(2, 0, 1))
-    mapping = SigmoidColourMap() if settings.sigmoid_colours else IdentityMap()
-    result = train(rasterizer, target, state, strategy, settings.iterations, settings.lr, settings.lr_decay_every,
-                   mapping, rng, progress, progress_every)
+    if rasterizer.name == "cuda" and not settings.sigmoid_colours:
+        from .gpu_train import train_on_device
+        result = train_on_device(rasterizer, state, strategy, settings.iterations, settings.lr,
+                                 settings.lr_decay_every, rng, progress, progress_every)
+    else:
+        mapping = SigmoidColourMap() if settings.sigmoid_colours else IdentityMap()
+        result = train(rasterizer, target, state, strategy, settings.iterations, settings.lr,
+                       settings.lr_decay_every, mapping, rng, progress, progress_every)
     model = None
     if result.params is not None:
         stats = dict(best_iteration=result.best_iteration, iterations_run=result.iterations_run,

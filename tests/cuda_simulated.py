@@ -60,6 +60,38 @@ def well_conditioned(params, lam):
     return (a > 0) & (c > 0) & (a * c - b * b >= 0.1 * a * c)
 
 
+def compare_growth_and_pruning(seed):
+    """Top-k pixels (with ties) and pruning on the device against the host functions."""
+    from gi_numba.gpu_train import DeviceTrainState, largest_error_pixels_on_device
+    from gi_numba.strategy import TrainState
+    from gi_numba.strategy.densify import largest_error_pixels
+    rng = np.random.default_rng(seed)
+    height, width = 24, 40
+    target = rng.uniform(0, 1, (3, height, width)).astype(np.float32)
+    render = np.clip(target + rng.normal(0, 0.3, target.shape), 0, 1).astype(np.float32)
+    render[:, :4] = target[:, :4]  # ties at zero error
+    render[:, 5, :6] = 1.0
+    target[:, 5, :6] = 0.0         # ties at the largest error
+    same_topk = []
+    for k in (1, 5, 30, 400, height * width):
+        expected = largest_error_pixels(render.transpose(1, 2, 0), target.transpose(1, 2, 0), k)
+        actual = largest_error_pixels_on_device(gpu_array(render), gpu_array(target), k)
+        same_topk.append(all(np.array_equal(a, e) for a, e in zip(actual, expected)))
+    params, lam = random_gaussians(rng, 30, height, width)
+    params[:3, 3] = 1e3  # not positive definite: pruned
+    host = TrainState.fresh(params, lam)
+    host.adam.m[:] = rng.normal(size=host.adam.m.shape)
+    host.adam.v[:] = rng.uniform(size=host.adam.v.shape)
+    device = DeviceTrainState(host, 40, CudaRasterizer(height, width))
+    pruned = (device.prune_non_positive_definite(), host.prune_non_positive_definite())
+    new = rng.uniform(0, 5, (4, 8)).astype(np.float32)
+    device.add_gaussians(new, np.full(4, 0.5, np.float32))
+    host.add_gaussians(new, np.full(4, 0.5, np.float32))
+    on_device = [a.copy_to_host() for a in device.live]
+    same_state = all(np.array_equal(d, h) for d, h in zip(on_device, (host.params, host.lam, host.adam.m, host.adam.v)))
+    return dict(same_topk=same_topk, pruned=pruned, n=(device.n_gaussians, host.n_gaussians), same_state=same_state)
+
+
 def gpu_array(array):
     from numba import cuda
     return cuda.to_device(np.ascontiguousarray(array))
@@ -79,4 +111,5 @@ if __name__ == "__main__":
     image = np.random.default_rng(9).uniform(size=(height, width, 3)).astype(np.float32)
     cpu, n_cpu = psnr_trajectory(image, n, 20, "cpu")
     gpu, n_gpu = psnr_trajectory(image, n, 20, "cuda")
-    print(json.dumps(dict(cases=cases, fit=dict(cpu=cpu, cuda=gpu, n_cpu=n_cpu, n_cuda=n_gpu))))
+    state = compare_growth_and_pruning(3)
+    print(json.dumps(dict(cases=cases, state=state, fit=dict(cpu=cpu, cuda=gpu, n_cpu=n_cpu, n_cuda=n_gpu))))

@@ -56,6 +56,49 @@ def test_fit_trajectory_equal(simulated):
     assert fit["cpu"][-1] > fit["cpu"][0]
 
 
+def _signatures():
+    """Argument types of every kernel, as the backend launches them."""
+    from numba import types as T
+    f1, f2, f3 = (T.Array(T.float32, d, "C") for d in (1, 2, 3))
+    i1, i2, d1 = T.Array(T.int64, 1, "C"), T.Array(T.int32, 2, "C"), T.Array(T.float64, 1, "C")
+    g1, n, x = T.Array(T.int32, 1, "C"), T.int64, T.float32
+    return {
+        "raster.cuda": {
+            "_project_kernel": (f2, f1, n, n, f2, f2, i2, i1), "_zero_kernel": (i1,), "_scan_kernel": (i1, i1),
+            "_sum_kernel": (d1, d1), "_count_tiles_kernel": (i2, n, i1),
+            "_scatter_kernel": (i2, n, i1, i1, i1, g1, g1), "_sort_lists_kernel": (i1, g1, g1),
+            "_forward_kernel": (f2, f2, i1, g1, n, f3),
+            "_fused_kernel": (f2, f2, f2, i1, g1, g1, f3, n, x, f2, d1), "_reduce_kernel": (f2, i1, f2, f2)},
+        "gpu_train": {
+            "_adam_kernel": (f1, f1, f1, f1, x, x, x, x, x), "_not_finite_kernel": (f1, f1, d1),
+            "_positive_definite_kernel": (f2, f1, i1), "_compact_kernel": (f2, f1, f2, f2, i1, i1, f2, f1, f2, f2),
+            "_error_kernel": (f3, f3, f1), "_select_kernel": (f1, n, i1), "_rank_kernel": (f1, i1, n, i1)},
+    }
+
+
+def test_kernels_compile_for_a_gpu(monkeypatch):
+    """Every kernel type-checks and compiles to PTX (sm_80) with NVVM: what the simulator cannot check."""
+    import importlib
+    import types
+
+    from numba import cuda
+    try:
+        cuda.compile_ptx(lambda a: None, (_signatures()["raster.cuda"]["_zero_kernel"][0],), cc=(8, 0))
+    except Exception as error:  # no NVVM library: numba-cuda without the CUDA toolkit wheels
+        pytest.skip(f"NVVM is not available: {error}")
+    # device functions compile for the current GPU's compute capability: pretend there is one
+    monkeypatch.setattr("numba.cuda.dispatcher.get_current_device",
+                        lambda: types.SimpleNamespace(compute_capability=(8, 0)))
+    for module_name, kernels in _signatures().items():
+        module = importlib.import_module(f"gi_numba.{module_name}")
+        for name, signature in kernels.items():
+            ptx, _ = cuda.compile_ptx(getattr(module, name).py_func, signature, cc=(8, 0))
+            assert ".entry" in ptx, name
+    forward, _ = cuda.compile_ptx(importlib.import_module("gi_numba.raster.cuda")._forward_kernel.py_func,
+                                  _signatures()["raster.cuda"]["_forward_kernel"], cc=(8, 0))
+    assert ".f64" not in forward  # the pixel loop stays in float32
+
+
 @pytest.mark.skipif(cuda_available(), reason="a GPU is present")
 def test_cuda_without_a_gpu_is_a_clear_error():
     with pytest.raises(GIError, match="needs an NVIDIA GPU"):

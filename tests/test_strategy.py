@@ -71,6 +71,10 @@ def test_largest_error_pixels():
     render[0, 4, 1:] = 0.2
     ys, xs = largest_error_pixels(render, target, 2)
     assert list(zip(ys, xs)) == [(1, 3), (2, 0)]
+    render[3, :, :] = 0.9  # five ties with the largest error: the first by pixel index win, also at the k-th place
+    for k in (1, 2, 3, 6):
+        ys, xs = largest_error_pixels(render, target, k)
+        assert list(zip(ys, xs)) == [(1, 3), (3, 0), (3, 1), (3, 2), (3, 3), (3, 4)][:k]
 
 
 def test_growth_places_new_gaussians_at_the_worst_pixels_with_a_smaller_filter():

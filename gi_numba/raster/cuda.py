@@ -107,6 +107,16 @@ def _zero_kernel(values):
         values[i] = 0
 
 
+def zero(values):
+    """Set the 1-D device array ``values`` to 0."""
+    _zero_kernel[blocks_for(values.shape[0]), _LINEAR](values)
+
+
+def exclusive_scan(values, out):
+    """``out[0] = 0``, ``out[i + 1] = values[0] + ... + values[i]`` for 1-D int64 device arrays."""
+    _scan_kernel[1, _THREADS](values, out)
+
+
 @cuda.jit
 def _scan_kernel(values, out):
     """``out[0] = 0``, ``out[i + 1] = values[0] + ... + values[i]``; one block, each thread a contiguous chunk."""
@@ -368,7 +378,7 @@ class CudaRasterizer:
 
     :meth:`render` and :meth:`loss_and_gradients` take and return host arrays;
     the ``*_on_device`` methods take and fill device arrays, so a training
-    loop can keep everything on the device (:mod:`gi_numba.cuda_train`).
+    loop can keep everything on the device (:mod:`gi_numba.gpu_train`).
     Work buffers grow as needed and are reused between calls.
     """
 
@@ -379,7 +389,7 @@ class CudaRasterizer:
         self.n_tiles_x, self.n_tiles_y = tile_grid(self.height, self.width)
         self.n_tiles = self.n_tiles_x * self.n_tiles_y
         self.n_values = 3 * self.height * self.width
-        self._target = None
+        self.target = None
         self._tile_count = cuda.device_array(self.n_tiles, np.int64)
         self._cursor = cuda.device_array(self.n_tiles, np.int64)
         self._tile_start = cuda.device_array(self.n_tiles + 1, np.int64)
@@ -405,16 +415,16 @@ class CudaRasterizer:
         if n:
             _project_kernel[blocks_for(n), _LINEAR](params, lam, self.n_tiles_x, self.n_tiles_y,
                                                     conic, ellipse, box, count)
-        _scan_kernel[1, _THREADS](count, gaussian_start)
-        _zero_kernel[blocks_for(self.n_tiles), _LINEAR](self._tile_count)
+        exclusive_scan(count, gaussian_start)
+        zero(self._tile_count)
         if n:
             _count_tiles_kernel[blocks_for(n), _LINEAR](box, self.n_tiles_x, self._tile_count)
-        _scan_kernel[1, _THREADS](self._tile_count, self._tile_start)
+        exclusive_scan(self._tile_count, self._tile_start)
         n_entries = int(self._tile_start[self.n_tiles:].copy_to_host()[0])
         entry_gaussian = self._buffer("entry_gaussian", n_entries, (), np.int32)
         entry_slot = self._buffer("entry_slot", n_entries, (), np.int32)
         if n_entries:
-            _zero_kernel[blocks_for(self.n_tiles), _LINEAR](self._cursor)
+            zero(self._cursor)
             _scatter_kernel[blocks_for(n), _LINEAR](box, self.n_tiles_x, gaussian_start, self._tile_start,
                                                     self._cursor, entry_gaussian, entry_slot)
             _sort_lists_kernel[blocks_for(self.n_tiles), _LINEAR](self._tile_start, entry_gaussian, entry_slot)
@@ -429,7 +439,7 @@ class CudaRasterizer:
 
     def set_target(self, target):
         """Fix the ``(3, H, W)`` target image of the loss (kept on the device)."""
-        self._target = cuda.to_device(np.ascontiguousarray(target, np.float32))
+        self.target = cuda.to_device(np.ascontiguousarray(target, np.float32))
 
     def loss_and_gradients_on_device(self, params, lam, grads, sse):
         """Fill device ``grads`` ``(N, 8)`` with ``dL/dparams`` of the MSE and ``sse[0]`` with the squared error."""
@@ -437,7 +447,7 @@ class CudaRasterizer:
         partials = self._buffer("partials", max(tiles.n_entries, 1), (8,), np.float32)
         scale = np.float32(2.0 / self.n_values)
         _fused_kernel[self.n_tiles, _THREADS](params, tiles.conic, tiles.ellipse, tiles.tile_start,
-                                              tiles.entry_gaussian, tiles.entry_slot, self._target,
+                                              tiles.entry_gaussian, tiles.entry_slot, self.target,
                                               self.n_tiles_x, scale, partials, self._tile_sse)
         _sum_kernel[1, _THREADS](self._tile_sse, sse)
         if params.shape[0]:

@@ -5,7 +5,7 @@ Gaussians whose filtered covariance is not positive definite, and growth at
 the pixels with the largest error. The fit loop calls :meth:`initial_state`
 once and :meth:`after_step` after every optimiser step; the changes to ``N``
 go through the state's ``prune_non_positive_definite`` and ``add_gaussians``
-(:mod:`.ops` on the host, :mod:`gi_numba.cuda_train` on a GPU), so Adam
+(:mod:`.ops` on the host, :mod:`gi_numba.gpu_train` on a GPU), so Adam
 moments follow their Gaussians and one schedule serves both loops.
 """
 
@@ -108,11 +108,14 @@ class DensifyStrategy:
 def largest_error_pixels(render, target, k):
     """Rows and columns of the ``k`` pixels with the largest ``sum_c |render - target|``.
 
-    Ties are broken by pixel index so the choice is deterministic.
+    Ordered by error, largest first. Ties are broken by pixel index, also at
+    the k-th place: of the pixels tied with the k-th largest error, the first
+    ones are taken.
     """
     error = np.abs(np.asarray(render, np.float32) - np.asarray(target, np.float32)).sum(axis=2).ravel()
     k = min(k, error.size)
-    top = np.argpartition(-error, k - 1)[:k]
+    kth = -np.partition(-error, k - 1)[k - 1]
+    above = np.flatnonzero(error > kth)
+    top = np.concatenate([above, np.flatnonzero(error == kth)[:k - above.size]])
     top = top[np.lexsort((top, -error[top]))]
     return np.divmod(top, render.shape[1])
-
