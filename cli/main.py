@@ -23,6 +23,7 @@ from gi_numba.fileio import check_writable, write_atomically
 from gi_numba.image_io import example_image_path, load_image, save_png
 from gi_numba.metrics import ms_ssim, psnr
 from gi_numba.model import GaussianImage
+from gi_numba.snapshots import Snapshots
 
 from .progress import ProgressBar
 
@@ -87,6 +88,11 @@ def fit_command(
     densify: bool = typer.Option(True, "--densify/--no-densify", help="Distortion-driven growth and pruning."),
     caf: bool = typer.Option(True, "--caf/--no-caf", help="Content-aware filters."),
     backend: str = typer.Option("cpu", "--backend", help="Rasteriser backend: cpu, cuda (NVIDIA GPU) or auto."),
+    snapshots: Optional[Path] = typer.Option(
+        None, "--snapshots", help="Write render, error map and Gaussian centres (PNG) into this folder."),
+    snapshot_at: Optional[str] = typer.Option(
+        None, "--snapshot-at", help="Iterations for --snapshots, e.g. 1,100,1000 [first + every tenth]."),
+    gif: Optional[Path] = typer.Option(None, "--gif", help="Write the training progress as an animated GIF."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object with the results."),
 ):
     """Fit Gaussians to an image; Ctrl-C stops early and saves the best state so far."""
@@ -94,15 +100,16 @@ def fit_command(
         fail("give an IMAGE or --example (one of them)")
     source = example_image_path() if example else image
     output = output or Path(Path(source).with_suffix(".npz").name)
-    for path in filter(None, (output, render)):
+    for path in filter(None, (output, render, gif)):
         check_writable(path)
+    pictures = _snapshots(snapshots, snapshot_at, gif)
     target, info = load_image(source)
     for message in info.notices:
         notice(message)
     bar = ProgressBar()
     try:
         model = gi_numba.fit(source, n, iterations=iterations, seed=seed, densify=densify, caf=caf,
-                             backend=backend, progress=bar)
+                             backend=backend, progress=bar, snapshots=pictures)
     except gi_numba.FitDiverged as exc:
         bar.close()
         if exc.model is not None:
@@ -129,6 +136,25 @@ def fit_command(
     if model.stats["interrupted"]:
         notice(f"interrupted after {model.stats['iterations_run']} iterations; saved the best state to {output}")
         raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def _snapshots(folder, at, gif):
+    """The :class:`Snapshots` the fit options ask for, or None."""
+    if at is not None and folder is None:
+        fail("--snapshot-at needs --snapshots DIR")
+    if folder is None and gif is None:
+        return None
+    if folder is not None and folder.exists() and not folder.is_dir():
+        fail(f"--snapshots {folder}: not a folder")
+    iterations = None
+    if at is not None:
+        try:
+            iterations = [int(part) for part in at.split(",") if part.strip()]
+        except ValueError:
+            fail(f"--snapshot-at wants iterations separated by commas, got {at!r}")
+        if not iterations or min(iterations) < 1:
+            fail(f"--snapshot-at wants positive iterations, got {at!r}")
+    return Snapshots(folder, gif, at=iterations)
 
 
 @app.command("render")

@@ -78,7 +78,8 @@ class FitDiverged(GIError):
 
 
 def fit(image, n_gaussians, iterations=50_000, seed=0, *, densify=True, caf=True, lr=0.018,
-        lr_decay_every=None, backend="cpu", sigmoid_colours=False, progress=None, progress_every=100):
+        lr_decay_every=None, backend="cpu", sigmoid_colours=False, progress=None, progress_every=100,
+        snapshots=None):
     """Fit ``n_gaussians`` Gaussians to ``image`` and return the best :class:`GaussianImage`.
 
     ``image`` is a path or an ``(H, W)``/``(H, W, C)`` array (uint8, uint16, or
@@ -87,13 +88,15 @@ def fit(image, n_gaussians, iterations=50_000, seed=0, *, densify=True, caf=True
     state so far (``model.stats["interrupted"]`` is then true).
     ``sigmoid_colours`` trains colours as logits drawn through a sigmoid (the
     compression warm-up, ALGORITHM.md §6); the model then holds the logits.
+    ``snapshots`` is a :class:`~gi_numba.snapshots.Snapshots` that draws the
+    fit at the iterations it chooses.
     """
     target, channels = as_target(image)
     settings = FitSettings(n_gaussians=n_gaussians, iterations=iterations, seed=seed, lr=lr,
                            lr_decay_every=lr_decay_every, densify=densify, caf=caf, backend=backend,
                            sigmoid_colours=sigmoid_colours)
     _check(settings, *target.shape[:2])
-    return _run(target, channels, settings, progress, max(int(progress_every), 1))
+    return _run(target, channels, settings, progress, max(int(progress_every), 1), snapshots)
 
 
 def as_target(image):
@@ -163,13 +166,14 @@ class TrainResult:
 
 
 def train(rasterizer, target, state, strategy, iterations, lr, lr_decay_every, mapping=None, rng=None,
-          progress=None, progress_every=100):
+          progress=None, progress_every=100, snapshots=None):
     """The optimisation loop shared by fitting and quantisation-aware training.
 
     Each iteration draws ``mapping.forward(params)``, takes the loss gradient
     back through ``mapping.backward``, remembers the best-PSNR state, steps
     Adam (and the map's own parameters), then lets ``strategy`` prune or grow.
     Ctrl-C and a NaN loss end the loop; the best state is kept either way.
+    ``snapshots`` (optional) sees the drawn Gaussians of the iterations it wants.
     """
     mapping = mapping or IdentityMap()
     n_values = 3 * rasterizer.height * rasterizer.width
@@ -180,6 +184,8 @@ def train(rasterizer, target, state, strategy, iterations, lr, lr_decay_every, m
         for iteration in range(1, iterations + 1):
             drawn, drawn_lam = mapping.forward(state.params, state.lam)
             sse, grads = rasterizer.loss_and_gradients(drawn, drawn_lam)
+            if snapshots is not None and snapshots.wants(iteration):
+                snapshots(iteration, drawn, drawn_lam)
             if not (math.isfinite(sse) and np.isfinite(grads).all() and np.isfinite(state.params).all()):
                 diverged = True
                 break
@@ -218,7 +224,7 @@ def raise_if_diverged(result, model):
     raise FitDiverged(f"fit diverged: the loss became NaN at iteration {result.iterations_run + 1}; {kept}", model)
 
 
-def _run(target, channels, settings, progress, progress_every):
+def _run(target, channels, settings, progress, progress_every, snapshots):
     height, width = target.shape[:2]
     rng = np.random.default_rng(settings.seed)
     strategy = DensifyStrategy(settings.n_gaussians, height, width, iterations=settings.iterations,
@@ -226,14 +232,20 @@ def _run(target, channels, settings, progress, progress_every):
     state = strategy.initial_state(rng)
     rasterizer = make_rasterizer(settings.backend, height, width)
     rasterizer.set_target(target.transpose(2, 0, 1))
-    if rasterizer.name == "cuda" and not settings.sigmoid_colours:
-        from .gpu_train import train_on_device
-        result = train_on_device(rasterizer, state, strategy, settings.iterations, settings.lr,
-                                 settings.lr_decay_every, rng, progress, progress_every)
-    else:
-        mapping = SigmoidColourMap() if settings.sigmoid_colours else IdentityMap()
-        result = train(rasterizer, target, state, strategy, settings.iterations, settings.lr,
-                       settings.lr_decay_every, mapping, rng, progress, progress_every)
+    if snapshots is not None:
+        snapshots.start(target, settings.iterations)
+    try:
+        if rasterizer.name == "cuda" and not settings.sigmoid_colours:
+            from .gpu_train import train_on_device
+            result = train_on_device(rasterizer, state, strategy, settings.iterations, settings.lr,
+                                     settings.lr_decay_every, rng, progress, progress_every, snapshots)
+        else:
+            mapping = SigmoidColourMap() if settings.sigmoid_colours else IdentityMap()
+            result = train(rasterizer, target, state, strategy, settings.iterations, settings.lr,
+                           settings.lr_decay_every, mapping, rng, progress, progress_every, snapshots)
+    finally:
+        if snapshots is not None:
+            snapshots.finish()
     model = None
     if result.params is not None:
         stats = dict(best_iteration=result.best_iteration, iterations_run=result.iterations_run,

@@ -322,7 +322,7 @@ class DeviceTrainState:
 
 
 def train_on_device(rasterizer, state, strategy, iterations, lr, lr_decay_every, rng=None, progress=None,
-                    progress_every=100):
+                    progress_every=100, snapshots=None):
     """:func:`gi_numba.fit.train` for a representation fit, with everything on the device.
 
     ``rasterizer`` is a :class:`~gi_numba.raster.cuda.CudaRasterizer` whose
@@ -337,6 +337,8 @@ def train_on_device(rasterizer, state, strategy, iterations, lr, lr_decay_every,
     try:
         for iteration in range(1, iterations + 1):
             sse, not_finite = device.loss_and_flag()
+            if snapshots is not None and snapshots.wants(iteration):
+                snapshots(iteration, *(array.copy_to_host() for array in device.live[:2]))
             if not_finite or not math.isfinite(sse):
                 diverged = True
                 break
