@@ -7,7 +7,7 @@ it writes, all as PNG into its folder:
 
 - ``render-ITER.png``: the clamped render;
 - ``error-ITER.png``: the L1 error ``sum_c |render - target|`` the growth
-  step ranks pixels by (ALGORITHM.md §5), scaled so that 0.5 is white;
+  step ranks pixels by (ALGORITHM.md §5), scaled so that 1 is white;
 - ``centres-ITER.png``: the target, darkened, with each Gaussian's centre as
   a red dot: where densification put them.
 
@@ -25,7 +25,7 @@ from .image_io import save_png, to_uint8
 from .raster import CpuRasterizer
 
 #: The L1 error (summed over channels) drawn as white in ``error-ITER.png``.
-ERROR_WHITE = 0.5
+ERROR_WHITE = 1.0
 
 
 class Snapshots:
