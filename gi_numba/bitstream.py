@@ -67,7 +67,7 @@ class DecodedFile:
 # ----------------------------------------------------------------------------- writing
 
 def write(codes, height, width, channels):
-    """Serialise quantised Gaussians to ``.gi`` bytes; returns ``(bytes, [StreamInfo])``."""
+    """Serialise quantised Gaussians to ``.gi`` bytes; returns ``(bytes, [StreamInfo])`` (tutorial step 8)."""
     codes = sort_by_position(codes)
     q = codes.quantizers
     bits = q.bits

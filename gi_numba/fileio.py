@@ -24,6 +24,7 @@ def write_atomically(path, data: bytes):
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes files private; give the usual permissions
         os.replace(tmp, path)
     except OSError as exc:
         _remove_quietly(tmp)
@@ -31,6 +32,13 @@ def write_atomically(path, data: bytes):
     except BaseException:
         _remove_quietly(tmp)
         raise
+
+
+def _umask():
+    """The process's file-creation mask (reading it means setting it, so set it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def check_writable(path):

@@ -91,6 +91,7 @@ class GaussianImage:
 
         The representation is continuous: means scale with the size, and each
         covariance with the square of it (ALGORITHM.md §1, "decoding at another scale").
+        Tutorial: step 9 of docs/tutorial.md.
         """
         sx, sy = width / self.width, height / self.height
         cov = self.covariances

@@ -37,6 +37,7 @@ class Adam:
     """Adam with ``beta1 = 0.9, beta2 = 0.999, eps = 1e-15`` (ALGORITHM.md §4).
 
     ``m`` and ``v`` are the first and second moments, shaped like the parameters.
+    Tutorial: step 4 of docs/tutorial.md writes it by hand and compares.
     """
 
     m: np.ndarray

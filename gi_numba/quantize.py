@@ -52,14 +52,14 @@ def lsq_init(values, bits):
 
 
 def lsq_forward(values, step, offset, bits):
-    """Codes, de-quantised values and the unrounded positions ``(v - beta) / s``."""
+    """Codes, de-quantised values and the unrounded positions ``(v - beta) / s`` (tutorial step 7)."""
     scaled = (values - offset) / step
     codes = np.clip(np.rint(scaled), 0, 2 ** bits - 1)
     return codes, codes * step + offset, scaled
 
 
 def lsq_backward(grad, codes, scaled, bits):
-    """Straight-through gradients of LSQ+ for ``v``, the step and the offset (summed per channel)."""
+    """Straight-through gradients of LSQ+ for ``v``, the step and the offset (summed per channel; tutorial step 7)."""
     inside = (scaled >= -0.5) & (scaled <= 2 ** bits - 0.5)
     grad_values = np.where(inside, grad, 0.0)
     grad_step = np.sum(grad * np.where(inside, codes - scaled, codes), axis=0)

@@ -15,7 +15,7 @@ import numpy as np
 
 @numba.njit(cache=True)
 def bin_gaussians(box, n_tiles_x, n_tiles_y):
-    """Tile lists of the projected Gaussians.
+    """Tile lists of the projected Gaussians (tutorial: step 2 of docs/tutorial.md).
 
     Parameters
     ----------

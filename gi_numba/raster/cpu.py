@@ -140,7 +140,7 @@ def _write_tile(acc, x0, y0, height, width, image):
 
 @numba.njit(parallel=True, cache=True, fastmath=_FASTMATH)
 def render_forward(params, conic, ellipse, tile_start, entry_gaussian, n_tiles_x, scratch, image):
-    """Render the clamped image ``(3, H, W)`` into ``image`` (ALGORITHM.md §2).
+    """Render the clamped image ``(3, H, W)`` into ``image`` (ALGORITHM.md §2; tutorial step 2).
 
     ``scratch`` is a :class:`TileScratch`; its chunk count sets the parallelism.
     """
@@ -253,7 +253,7 @@ def _backward_tile(params, conic, entry_gaussian, entry_slot, first, last, x0, y
 @numba.njit(parallel=True, cache=True, fastmath=_FASTMATH)
 def render_loss_backward(params, conic, ellipse, tile_start, entry_gaussian, entry_slot,
                          target_tiles, height, width, n_tiles_x, scratch, partials):
-    """Fused forward, MSE loss and backward over all tiles (ALGORITHM.md §2-§3).
+    """Fused forward, MSE loss and backward over all tiles (ALGORITHM.md §2-§3; tutorial step 3).
 
     ``target_tiles`` is the target image from :func:`image_to_tiles`. Writes
     per-entry gradient partials to ``partials`` (``(E, 8)``, indexed by slot)

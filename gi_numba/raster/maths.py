@@ -59,6 +59,7 @@ def conic_of(a, b, c):
     """Inverse ``Q = (A, B, C)`` of the covariance ``(a, b, c)`` and its determinant.
 
     The caller must check ``det > 0`` before using the conic.
+    Tutorial: step 1 of docs/tutorial.md.
     """
     det = a * c - b * b
     inv = 1.0 / det if det > 0.0 else 0.0
@@ -71,6 +72,7 @@ def eigen_radii(a, c, det):
 
     ``l1,2 = m +- sqrt(max(0.1, m^2 - det))`` with ``m = (a + c) / 2``.
     A non-positive minor eigenvalue gives minor radius 0.
+    Tutorial: step 1 of docs/tutorial.md.
     """
     m = 0.5 * (a + c)
     root = math.sqrt(max(0.1, m * m - det))
@@ -151,6 +153,7 @@ def covariance_grad_from_conic_grad(A, B, C, gA, gB, gC):
     ``dL/dS' = -Q G Q``; the off-diagonal parameter ``b`` sits in two matrix
     entries, so its gradient is twice the off-diagonal of that matrix.
     Gradients with respect to ``S`` equal those with respect to ``S'``.
+    Tutorial: step 3 of docs/tutorial.md derives it.
     """
     ga = -(A * A * gA + A * B * gB + B * B * gC)
     gb = -(2.0 * A * B * gA + (B * B + A * C) * gB + 2.0 * B * C * gC)

@@ -14,7 +14,7 @@ from .maths import SIGMA_CUTOFF, TILE, conic_of, eigen_radii, filtered_covarianc
 
 @numba.njit(cache=True)
 def project_gaussians(params, lam, grid_x, grid_y):
-    """Conics, tile boxes and ellipse extents of all Gaussians.
+    """Conics, tile boxes and ellipse extents of all Gaussians (tutorial: step 2 of docs/tutorial.md).
 
     Returns
     -------

@@ -32,6 +32,7 @@ class DensifyStrategy:
     every filter to 0 and, since unfiltered ``U(0,1)^3`` covariances are often
     degenerate, offsets the initial ones by ``(0.5, 0, 0.5)`` as growth does.
     ``growth=False`` keeps pruning but pauses growth (quantisation-aware training).
+    Tutorial: steps 5 (growth, pruning) and 6 (filters) of docs/tutorial.md.
     """
 
     n_max: int
@@ -50,7 +51,7 @@ class DensifyStrategy:
             self.grow_every = max(self.iterations // 10, 1)
 
     def filter_variance(self, n_gaussians):
-        """CAF filter ``lam = min(H W / (9 pi N), 300)`` for Gaussians created at count ``N`` (§1)."""
+        """CAF filter ``lam = min(H W / (9 pi N), 300)`` for Gaussians created at count ``N`` (§1; tutorial step 6)."""
         if not self.caf:
             return 0.0
         return min(self.height * self.width / (9.0 * math.pi * max(n_gaussians, 1)), MAX_FILTER)
@@ -110,7 +111,7 @@ def largest_error_pixels(render, target, k):
 
     Ordered by error, largest first. Ties are broken by pixel index, also at
     the k-th place: of the pixels tied with the k-th largest error, the first
-    ones are taken.
+    ones are taken. Tutorial: step 5 of docs/tutorial.md.
     """
     error = np.abs(np.asarray(render, np.float32) - np.asarray(target, np.float32)).sum(axis=2).ravel()
     k = min(k, error.size)
