@@ -8,6 +8,7 @@ error is one ``error: ...`` line on stderr and exit code 2.
 import functools
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -17,7 +18,7 @@ import typer
 
 import gi_numba
 from gi_numba.errors import GIError
-from gi_numba import bitstream
+from gi_numba import batch, bitstream
 from gi_numba.codec import compress, compress_to_rate, decoded_model
 from gi_numba.fileio import check_writable, write_atomically
 from gi_numba.image_io import example_image_path, load_image, save_png
@@ -25,7 +26,7 @@ from gi_numba.metrics import ms_ssim, psnr
 from gi_numba.model import GaussianImage
 from gi_numba.snapshots import Snapshots
 
-from .progress import ProgressBar
+from .progress import FolderProgress, ProgressBar
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   pretty_exceptions_enable=False,
@@ -280,6 +281,35 @@ def compress_command(
     if report.interrupted:
         notice(f"interrupted: wrote the best state reached so far to {output}")
         raise typer.Exit(EXIT_INTERRUPTED)
+
+
+@app.command("compress-dir")
+@user_errors
+def compress_dir_command(
+    in_dir: Path = typer.Argument(..., help="Folder of images (PNG, JPEG, BMP, TIFF, WebP, GIF)."),
+    out_dir: Path = typer.Argument(..., help="Folder for the .gi files and summary.csv (created if needed)."),
+    n: Optional[int] = typer.Option(None, "-n", "--n-gaussians", help="Gaussians per image."),
+    bpp: Optional[float] = typer.Option(None, "--bpp", help="Target rate per image (chooses N)."),
+    iterations: int = typer.Option(50_000, "--iterations", "-i", help="Representation iterations before QAT."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    workers: int = typer.Option(0, "--workers", help="Local worker processes [one per core]."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler",
+                                            help="Run on this Dask distributed scheduler (tcp://host:port)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object with the results."),
+):
+    """Compress every image of a folder; reruns skip images already done (resumable)."""
+    if (n is None) == (bpp is None):
+        fail("give either -n or --bpp (exactly one)")
+    workers = workers or os.cpu_count() or 1
+    counter = FolderProgress(len(batch.image_files(in_dir)) if in_dir.is_dir() else 0)
+    rows = batch.compress_dir(in_dir, out_dir, n_gaussians=n, bpp=bpp, iterations=iterations, seed=seed,
+                              workers=workers, scheduler=scheduler, on_row=counter)
+    counts = {status: sum(row["status"] == status for row in rows) for status in ("ok", "skipped", "error")}
+    result = dict(images=len(rows), **counts, summary=str(out_dir / "summary.csv"),
+                  failed=[dict(file=row["file"], error=row["error"]) for row in rows if row["status"] == "error"])
+    emit(as_json, result, [f"{len(rows)} images: {counts['ok']} compressed, {counts['skipped']} already done, "
+                           f"{counts['error']} failed; summary {result['summary']}"]
+         + [f"  failed  {row['file']}: {row['error']}" for row in rows if row["status"] == "error"])
 
 
 @app.command("decode")

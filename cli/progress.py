@@ -1,4 +1,4 @@
-"""A one-line progress bar on stderr: iteration, PSNR, Gaussians, ETA.
+"""Progress on stderr: a one-line bar for fits (iteration, PSNR, Gaussians, ETA), a counter for folders.
 
 On a terminal the line redraws in place a few times a second; otherwise (a
 log file, CI) a plain line is printed every tenth of the run.
@@ -60,3 +60,21 @@ class ProgressBar:
             self.stream.write("\n")
             self.stream.flush()
             self._drawn = False
+
+
+class FolderProgress:
+    """Counts finished images of ``gi compress-dir`` on stderr (one line per image)."""
+
+    def __init__(self, total, stream=None):
+        self.total, self.done = total, 0
+        self.stream = stream or sys.stderr
+        self.start = time.monotonic()
+
+    def __call__(self, row):
+        self.done += 1
+        elapsed = time.monotonic() - self.start
+        eta = elapsed / self.done * (self.total - self.done)
+        detail = row["error"] if row["status"] == "error" else f"{row['bpp']} bpp, {row['psnr']} dB"
+        self.stream.write(f"[{self.done}/{self.total}] {row['file']}: {row['status']} ({detail})  "
+                          f"ETA {format_seconds(eta)}\n")
+        self.stream.flush()
