@@ -318,15 +318,25 @@ def decode_command(
     file: Path = typer.Argument(..., metavar="FILE.gi", help="Compressed file."),
     output: Path = typer.Option(..., "-o", "--output", help="PNG to write."),
     scale: Optional[float] = typer.Option(None, "--scale", help="Decode at this multiple of the stored size."),
+    region: Optional[str] = typer.Option(None, "--region", metavar="X,Y,W,H",
+                                         help="Decode only this window (pixels of the decoded size)."),
     backend: str = typer.Option("cpu", "--backend", help="Rasteriser backend: cpu, cuda (NVIDIA GPU) or auto."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object with the results."),
 ):
     """Decode a .gi file to a PNG; needs nothing but the file."""
     check_writable(output)
+    window = None
+    if region is not None:
+        try:
+            window = tuple(int(part) for part in region.split(","))
+        except ValueError:
+            fail(f"--region wants X,Y,W,H as integers, got {region!r}")
+        if len(window) != 4:
+            fail(f"--region wants four integers X,Y,W,H, got {region!r}")
     data = _read_bytes(file)
     start = time.perf_counter()
     model = decoded_model(data)
-    image = model.render(scale=scale, backend=backend)
+    image = model.render(scale=scale, backend=backend, region=window)
     seconds = time.perf_counter() - start
     save_png(output, image, model.channels)
     result = dict(height=image.shape[0], width=image.shape[1], n_gaussians=model.n_gaussians,

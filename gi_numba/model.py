@@ -30,6 +30,7 @@ from .errors import GIError
 from .fileio import write_atomically
 from .layout import COLOUR, COV, MEAN, N_PARAMS
 from .raster import make_rasterizer
+from .raster.maths import TILE
 
 FORMAT_NAME = "gi-numba-model"
 FORMAT_VERSION = 1
@@ -103,20 +104,31 @@ class GaussianImage:
         out[:, 4] = cov[:, 2] * sy * sy
         return out.astype(np.float32)
 
-    def render(self, height=None, width=None, scale=None, backend="cpu"):
+    def render(self, height=None, width=None, scale=None, backend="cpu", region=None):
         """Render as a float32 ``(height, width, 3)`` image in ``[0, 1]``.
 
         ``scale`` (e.g. 2) renders at ``round(scale * size)``; ``height`` and
         ``width`` set the size directly. By default the fitted size is used.
+        ``region = (x, y, w, h)`` renders only that window of the output (in its
+        pixels) and returns ``(h, w, 3)``: the canvas starts at the tile
+        boundary at or before ``(x, y)``, so only the tiles the window touches
+        are rendered, with the same tile lists as the whole image (same values).
         """
         height, width = self._output_size(height, width, scale)
-        rasterizer = make_rasterizer(backend, height, width)
         if (height, width) == (self.height, self.width):
             params, lam = self.drawn_params(), self.lam
         else:
             params, lam = self.scaled_params(height, width), np.zeros(self.n_gaussians, np.float32)
-        planar = rasterizer.render(np.ascontiguousarray(params, np.float32), np.ascontiguousarray(lam, np.float32))
-        return np.ascontiguousarray(planar.transpose(1, 2, 0))
+        params = np.array(params, np.float32)
+        x0 = y0 = 0
+        x, y, w, h = (0, 0, width, height) if region is None else _checked_region(region, height, width)
+        if region is not None:
+            x0, y0 = x - x % TILE, y - y % TILE
+            params[:, 0] -= x0
+            params[:, 1] -= y0
+        rasterizer = make_rasterizer(backend, y + h - y0, x + w - x0)
+        planar = rasterizer.render(params, np.ascontiguousarray(lam, np.float32))
+        return np.ascontiguousarray(planar[:, y - y0:, x - x0:].transpose(1, 2, 0))
 
     def _output_size(self, height, width, scale):
         if scale is not None:
@@ -164,3 +176,14 @@ class GaussianImage:
                    height=int(meta["height"]), width=int(meta["width"]), channels=int(meta.get("channels", 3)),
                    iteration=int(meta.get("iteration", 0)), seed=meta.get("seed"),
                    settings=meta.get("settings", {}), psnr=meta.get("psnr"), stats=meta.get("stats", {}))
+
+
+def _checked_region(region, height, width):
+    """``(x, y, w, h)`` as ints, or :class:`GIError` unless it is a non-empty window inside the image."""
+    try:
+        x, y, w, h = (int(v) for v in region)
+    except (TypeError, ValueError):
+        raise GIError(f"a region is four integers x, y, width, height; got {region!r}") from None
+    if x < 0 or y < 0 or w < 1 or h < 1 or x + w > width or y + h > height:
+        raise GIError(f"region x={x} y={y} {w}x{h} is not inside the {width}x{height} image")
+    return x, y, w, h

@@ -110,6 +110,10 @@ def test_compress_decode_info(runner, tmp_path, crop_png):
     assert out["bytes"] == gi.stat().st_size and out["bpp"] == pytest.approx(8 * out["bytes"] / (64 * 96))
     decoded = _json(runner.invoke(app, ["decode", str(gi), "-o", str(png), "--json"]))
     assert (decoded["height"], decoded["width"], decoded["n_gaussians"]) == (64, 96, out["n_gaussians"])
+    window = _json(runner.invoke(app, ["decode", str(gi), "-o", str(tmp_path / "w.png"), "--region", "10,20,30,8",
+                                       "--json"]))
+    assert (window["width"], window["height"]) == (30, 8)
+    assert np.array_equal(iio.imread(tmp_path / "w.png"), iio.imread(png)[20:28, 10:40])
     compared = _json(runner.invoke(app, ["compare", str(crop_png), str(png), "--json"]))
     assert compared["psnr"] == pytest.approx(out["psnr"], abs=0.05)  # the PNG rounds to 8 bits
     info = _json(runner.invoke(app, ["info", str(gi), "--json"]))
@@ -126,6 +130,8 @@ def test_compress_decode_info(runner, tmp_path, crop_png):
     (["decode", "{bad}", "-o", "{tmp}/out.png"], "damaged"),
     (["decode", "{crop}", "-o", "{tmp}/out.png"], "wrong magic"),
     (["decode", "missing.gi", "-o", "{tmp}/out.png"], "no such file"),
+    (["decode", "missing.gi", "-o", "{tmp}/out.png", "--region", "1,x,3,4"], "--region wants X,Y,W,H"),
+    (["decode", "missing.gi", "-o", "{tmp}/out.png", "--region", "1,2,3"], "four integers"),
 ])
 def test_codec_user_errors(runner, tmp_path, crop_png, args, message):
     (tmp_path / "bad.gi").write_bytes(b"GIPP\x01" + bytes(200))

@@ -51,6 +51,20 @@ def test_render_at_explicit_size(model):
         model.render(scale=0)
 
 
+@pytest.mark.parametrize("region", [(0, 0, 56, 40), (5, 3, 20, 30), (17, 16, 39, 1), (40, 33, 16, 7)])
+def test_region_is_exactly_that_window_of_the_whole_render(model, region):
+    x, y, w, h = region
+    assert np.array_equal(model.render(region=region), model.render()[y:y + h, x:x + w])
+    big = model.render(scale=2)
+    assert np.array_equal(model.render(scale=2, region=(2 * x, 2 * y, w, h)), big[2 * y:2 * y + h, 2 * x:2 * x + w])
+
+
+@pytest.mark.parametrize("region", [(-1, 0, 5, 5), (0, 0, 0, 5), (50, 0, 7, 5), (0, 36, 5, 5), ("a", 0, 1, 1)])
+def test_region_outside_the_image(model, region):
+    with pytest.raises(GIError, match="region"):
+        model.render(region=region)
+
+
 def test_loading_something_else(tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     with pytest.raises(GIError, match="not a gi-numba model file"):
