@@ -144,3 +144,16 @@ def test_no_gaussians_renders_black():
     rasterizer = CpuRasterizer(20, 30)
     image = rasterizer.render(np.zeros((0, 8), np.float32), np.zeros(0, np.float32))
     assert image.shape == (3, 20, 30) and not image.any()
+
+
+def test_tile_lists_beyond_the_budget_are_a_clear_error(monkeypatch):
+    from gi_numba.errors import GIError
+    from gi_numba.raster import binning
+    params = np.zeros((3, 8), np.float32)
+    params[:, :2] = 20.0
+    params[:, 2] = params[:, 4] = 5e3  # each covers all 6 tiles of a 40x24 canvas
+    monkeypatch.setattr(binning, "MAX_ENTRIES", 17)
+    with pytest.raises(GIError, match="18 \\(tile, Gaussian\\) pairs"):
+        CpuRasterizer(24, 40).render(params, np.zeros(3, np.float32))
+    monkeypatch.setattr(binning, "MAX_ENTRIES", 18)
+    assert CpuRasterizer(24, 40).render(params, np.zeros(3, np.float32)).shape == (3, 24, 40)

@@ -12,6 +12,31 @@ each Gaussian's contiguous slots (no atomics, same bits on any thread count).
 import numba
 import numpy as np
 
+from ..errors import GIError
+
+#: Most (tile, Gaussian) entries one pass may hold: 2^28 entries take about
+#: 10 GiB with their gradient partials. More means Gaussians covering
+#: thousands of tiles each; it is refused with a clear error rather than
+#: exhausting memory.
+MAX_ENTRIES = 2 ** 28
+
+
+@numba.njit(cache=True)
+def count_entries(box):
+    """Number of (tile, Gaussian) entries the boxes make."""
+    total = 0
+    for g in range(box.shape[0]):
+        total += (box[g, 1] - box[g, 0]) * (box[g, 3] - box[g, 2])
+    return total
+
+
+def check_entry_budget(entries, n_gaussians):
+    """Raise :class:`GIError` when ``entries`` tile-list entries exceed :data:`MAX_ENTRIES`."""
+    if entries > MAX_ENTRIES:
+        raise GIError(f"the Gaussians cover {entries} (tile, Gaussian) pairs, more than the {MAX_ENTRIES} "
+                      f"the tile lists may hold ({entries / max(n_gaussians, 1):.0f} tiles per Gaussian): "
+                      "the covariances have grown far beyond the image scale")
+
 
 @numba.njit(cache=True)
 def bin_gaussians(box, n_tiles_x, n_tiles_y):

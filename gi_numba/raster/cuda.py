@@ -31,6 +31,7 @@ import numpy as np
 from numba import cuda
 
 from . import maths
+from .binning import check_entry_budget
 from .maths import SIGMA_CUTOFF, TILE
 from .project import tile_grid
 
@@ -421,6 +422,7 @@ class CudaRasterizer:
             _count_tiles_kernel[blocks_for(n), _LINEAR](box, self.n_tiles_x, self._tile_count)
         exclusive_scan(self._tile_count, self._tile_start)
         n_entries = int(self._tile_start[self.n_tiles:].copy_to_host()[0])
+        check_entry_budget(n_entries, n)
         entry_gaussian = self._buffer("entry_gaussian", n_entries, (), np.int32)
         entry_slot = self._buffer("entry_slot", n_entries, (), np.int32)
         if n_entries:
