@@ -36,14 +36,17 @@ _HALF = np.float32(0.5)
 
 
 @cuda.jit
-def _adam_kernel(params, grads, m, v, step_size, inv_sqrt_bias2, beta1, beta2, eps):
-    """One Adam update of value ``i`` of the flat arrays, as :func:`gi_numba.optim._adam_kernel`."""
+def _adam_kernel(params, grads, m, v, step_size, inv_sqrt_bias2, beta1, beta2, rest1, rest2, eps):
+    """One Adam update of value ``i`` of the flat arrays, as :func:`gi_numba.optim._adam_kernel`.
+
+    ``rest1, rest2`` are ``1 - beta1, 1 - beta2`` rounded to float32 as the CPU rounds them.
+    """
     i = cuda.grid(1)
     if i >= params.shape[0]:
         return
     g = grads[i]
-    mi = beta1 * m[i] + (np.float32(1.0) - beta1) * g
-    vi = beta2 * v[i] + (np.float32(1.0) - beta2) * g * g
+    mi = beta1 * m[i] + rest1 * g
+    vi = beta2 * v[i] + rest2 * g * g
     m[i] = mi
     v[i] = vi
     params[i] -= step_size * mi / (math.sqrt(vi) * inv_sqrt_bias2 + eps)
@@ -274,7 +277,7 @@ class DeviceTrainState:
         _adam_kernel[blocks_for(size), _LINEAR](
             params.reshape(size), self.grads[:self.n_gaussians].reshape(size), m.reshape(size), v.reshape(size),
             np.float32(lr / bias1), np.float32(1.0 / math.sqrt(bias2)), np.float32(adam.beta1),
-            np.float32(adam.beta2), np.float32(adam.eps))
+            np.float32(adam.beta2), np.float32(1.0 - adam.beta1), np.float32(1.0 - adam.beta2), np.float32(adam.eps))
 
     def remember_best(self):
         """Copy the live parameters and filters to the best-state buffers (device to device)."""

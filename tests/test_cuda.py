@@ -70,7 +70,7 @@ def _signatures():
             "_forward_kernel": (f2, f2, i1, g1, n, f3),
             "_fused_kernel": (f2, f2, f2, i1, g1, g1, f3, n, x, f2, d1), "_reduce_kernel": (f2, i1, f2, f2)},
         "gpu_train": {
-            "_adam_kernel": (f1, f1, f1, f1, x, x, x, x, x), "_not_finite_kernel": (f1, f1, d1),
+            "_adam_kernel": (f1, f1, f1, f1, x, x, x, x, x, x, x), "_not_finite_kernel": (f1, f1, d1),
             "_positive_definite_kernel": (f2, f1, i1), "_compact_kernel": (f2, f1, f2, f2, i1, i1, f2, f1, f2, f2),
             "_error_kernel": (f3, f3, f1), "_select_kernel": (f1, n, i1), "_rank_kernel": (f1, i1, n, i1)},
     }
