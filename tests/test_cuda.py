@@ -99,6 +99,17 @@ def test_kernels_compile_for_a_gpu(monkeypatch):
     assert ".f64" not in forward  # the pixel loop stays in float32
 
 
+@pytest.mark.skipif(not cuda_available(), reason="needs a CUDA GPU (the simulator tests above cover the kernels)")
+def test_real_gpu_matches_cpu_on_a_larger_image():
+    from cuda_simulated import compare_growth_and_pruning, compare_kernels
+    for seed in (0, 1):
+        case = compare_kernels(200, 312, 2000, seed)
+        assert case["same_lists"] and case["forward"] < 1e-5 and case["loss"] < 1e-5
+        assert case["gradients"] < 1e-5 and case["gradients_all"] < 1e-3
+    state = compare_growth_and_pruning(3)
+    assert all(state["same_topk"]) and state["same_state"]
+
+
 @pytest.mark.skipif(cuda_available(), reason="a GPU is present")
 def test_cuda_without_a_gpu_is_a_clear_error():
     with pytest.raises(GIError, match="needs an NVIDIA GPU"):

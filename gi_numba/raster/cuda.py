@@ -24,7 +24,6 @@ time as a CUDA device function (:func:`_device`), so it lives in one place.
 Images are channel-planar ``(3, H, W)`` float32, as on the CPU.
 """
 
-import math
 from typing import NamedTuple
 
 import numpy as np
@@ -50,10 +49,7 @@ def _device(njit_function):
 
 fast_exp = _device(maths.fast_exp)
 sigma_of = _device(maths.sigma_of)
-conic_of = _device(maths.conic_of)
-eigen_radii = _device(maths.eigen_radii)
-tile_range = _device(maths.tile_range)
-filtered_covariance = _device(maths.filtered_covariance)
+project_one = _device(maths.project_one)
 covariance_grad = _device(maths.covariance_grad_from_conic_grad)
 tile_run = _device(maths.tile_run)
 
@@ -67,37 +63,17 @@ def blocks_for(n, threads=_LINEAR):
 def _project_kernel(params, lam, n_tiles_x, n_tiles_y, conic, ellipse, box, count):
     """Projection of Gaussian ``g`` (one thread each), as :func:`~.project.project_gaussians`.
 
-    ``count[g]`` is the number of tiles in its box (0 when it is not rendered).
+    ``count[g]`` is the number of tiles in its box (0 when it is not drawn:
+    :func:`~.maths.project_one` then returns zeros).
     """
     g = cuda.grid(1)
     if g >= params.shape[0]:
         return
-    for i in range(4):
-        box[g, i] = 0
-        ellipse[g, i] = 0.0
-    for i in range(3):
-        conic[g, i] = 0.0
-    count[g] = 0
-    mx, my = np.float64(params[g, 0]), np.float64(params[g, 1])
-    if not (math.isfinite(mx) and math.isfinite(my)):
-        return
-    fa, fb, fc = filtered_covariance(params[g, 2], params[g, 3], params[g, 4], lam[g])
-    a, b, c = np.float64(fa), np.float64(fb), np.float64(fc)
-    A, B, C, det = conic_of(a, b, c)
-    if not (det > 0.0 and math.isfinite(det)):
-        return
-    major, minor = eigen_radii(a, c, det)
-    if minor < 1.0:
-        return
-    tx0, tx1 = tile_range(mx, major, n_tiles_x)
-    ty0, ty1 = tile_range(my, major, n_tiles_y)
-    if tx0 >= tx1 or ty0 >= ty1:
-        return
+    drawn, A, B, C, tx0, tx1, ty0, ty1, slope, spread, ex, tx = project_one(
+        params[g, 0], params[g, 1], params[g, 2], params[g, 3], params[g, 4], lam[g], n_tiles_x, n_tiles_y)
     conic[g, 0], conic[g, 1], conic[g, 2] = A, B, C
     box[g, 0], box[g, 1], box[g, 2], box[g, 3] = tx0, tx1, ty0, ty1
-    ellipse[g, 0], ellipse[g, 1] = b / a, det / (a * a)
-    ellipse[g, 2] = math.sqrt(2.0 * SIGMA_CUTOFF * a)
-    ellipse[g, 3] = b * math.sqrt(2.0 * SIGMA_CUTOFF / c)
+    ellipse[g, 0], ellipse[g, 1], ellipse[g, 2], ellipse[g, 3] = slope, spread, ex, tx
     count[g] = (tx1 - tx0) * (ty1 - ty0)
 
 

@@ -95,6 +95,38 @@ def tile_range(centre, radius, n_tiles):
 
 
 @numba.njit(**_inline)
+def project_one(x, y, a, b, c, lam, n_tiles_x, n_tiles_y):
+    """Projection of one Gaussian (ALGORITHM.md §2), in float64.
+
+    Takes its float32 mean, covariance and CAF filter. Returns ``(drawn, A, B,
+    C, tx0, tx1, ty0, ty1, slope, spread, ex, tx)``: whether it is drawn at
+    all, the conic of the filtered covariance, the tile box (upper ends
+    exclusive) and the ellipse extent :func:`row_range` takes; all zeros when
+    it is not drawn. Not drawn: a
+    mean that is not finite, a filtered covariance that is not positive
+    definite, a minor 3-sigma radius under one pixel, or a box off the grid.
+    """
+    hidden = (False, 0.0, 0.0, 0.0, 0, 0, 0, 0, 0.0, 0.0, 0.0, 0.0)
+    mx, my = float(x), float(y)
+    if not (math.isfinite(mx) and math.isfinite(my)):
+        return hidden
+    fa, fb, fc = filtered_covariance(a, b, c, lam)
+    a64, b64, c64 = float(fa), float(fb), float(fc)
+    A, B, C, det = conic_of(a64, b64, c64)
+    if not (det > 0.0 and math.isfinite(det)):
+        return hidden
+    major, minor = eigen_radii(a64, c64, det)
+    if minor < 1.0:
+        return hidden
+    tx0, tx1 = tile_range(mx, major, n_tiles_x)
+    ty0, ty1 = tile_range(my, major, n_tiles_y)
+    if tx0 >= tx1 or ty0 >= ty1:
+        return hidden
+    return (True, A, B, C, tx0, tx1, ty0, ty1, b64 / a64, det / (a64 * a64),
+            math.sqrt(2.0 * SIGMA_CUTOFF * a64), b64 * math.sqrt(2.0 * SIGMA_CUTOFF / c64))
+
+
+@numba.njit(**_inline)
 def row_range(mx, my, slope, spread, ex, tx, xa, xb):
     """Vertical extent ``[y_lo, y_hi]`` of the ellipse ``sigma <= ln 255`` over columns ``[xa, xb]``.
 

@@ -4,12 +4,10 @@ This is the first of three plain steps (project -> bin -> rasterise). It runs
 once per iteration over the ``N`` Gaussians and costs microseconds.
 """
 
-import math
-
 import numba
 import numpy as np
 
-from .maths import SIGMA_CUTOFF, TILE, conic_of, eigen_radii, filtered_covariance, tile_range
+from .maths import TILE, project_one
 
 
 @numba.njit(cache=True)
@@ -36,25 +34,12 @@ def project_gaussians(params, lam, grid_x, grid_y):
     box = np.zeros((n, 4), np.int32)
     ellipse = np.zeros((n, 4), np.float32)
     for g in range(n):
-        if not (np.isfinite(params[g, 0]) and np.isfinite(params[g, 1])):
-            continue
-        a, b, c = filtered_covariance(params[g, 2], params[g, 3], params[g, 4], lam[g])
-        a, b, c = np.float64(a), np.float64(b), np.float64(c)
-        A, B, C, det = conic_of(a, b, c)
-        if not (det > 0.0 and np.isfinite(det)):
-            continue
-        major, minor = eigen_radii(a, c, det)
-        if minor < 1.0:
-            continue
-        tx0, tx1 = tile_range(np.float64(params[g, 0]), major, grid_x)
-        ty0, ty1 = tile_range(np.float64(params[g, 1]), major, grid_y)
-        if tx0 >= tx1 or ty0 >= ty1:
-            continue
-        conic[g, 0], conic[g, 1], conic[g, 2] = A, B, C
-        box[g, 0], box[g, 1], box[g, 2], box[g, 3] = tx0, tx1, ty0, ty1
-        ellipse[g, 0], ellipse[g, 1] = b / a, det / (a * a)
-        ellipse[g, 2] = math.sqrt(2.0 * SIGMA_CUTOFF * a)
-        ellipse[g, 3] = b * math.sqrt(2.0 * SIGMA_CUTOFF / c)
+        drawn, A, B, C, tx0, tx1, ty0, ty1, slope, spread, ex, tx = project_one(
+            params[g, 0], params[g, 1], params[g, 2], params[g, 3], params[g, 4], lam[g], grid_x, grid_y)
+        if drawn:
+            conic[g, 0], conic[g, 1], conic[g, 2] = A, B, C
+            box[g, 0], box[g, 1], box[g, 2], box[g, 3] = tx0, tx1, ty0, ty1
+            ellipse[g, 0], ellipse[g, 1], ellipse[g, 2], ellipse[g, 3] = slope, spread, ex, tx
     return conic, box, ellipse
 
 
