@@ -292,7 +292,7 @@ def compress_dir_command(
     bpp: Optional[float] = typer.Option(None, "--bpp", help="Target rate per image (chooses N)."),
     iterations: int = typer.Option(50_000, "--iterations", "-i", help="Representation iterations before QAT."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
-    workers: int = typer.Option(0, "--workers", help="Local worker processes [one per core]."),
+    workers: int = typer.Option(0, "--workers", help="Local worker processes [0: one per core]."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler",
                                             help="Run on this Dask distributed scheduler (tcp://host:port)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object with the results."),
@@ -300,6 +300,8 @@ def compress_dir_command(
     """Compress every image of a folder; reruns skip images already done (resumable)."""
     if (n is None) == (bpp is None):
         fail("give either -n or --bpp (exactly one)")
+    if workers < 0:
+        fail(f"--workers must be at least 1 (0: one per core), got {workers}")
     workers = workers or os.cpu_count() or 1
     counter = FolderProgress(len(batch.image_files(in_dir)) if in_dir.is_dir() else 0)
     rows = batch.compress_dir(in_dir, out_dir, n_gaussians=n, bpp=bpp, iterations=iterations, seed=seed,

@@ -24,7 +24,7 @@ import numba
 from . import bitstream
 from .codec import compress, compress_to_rate, decoded_model
 from .errors import GIError
-from .fileio import write_atomically
+from .fileio import make_folder, write_atomically
 from .image_io import load_image
 from .metrics import ms_ssim, psnr
 
@@ -163,7 +163,9 @@ def compress_dir(in_dir, out_dir, n_gaussians=None, bpp=None, iterations=50_000,
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     if not in_dir.is_dir():
         raise GIError(f"{in_dir} is not a folder")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if workers < 1:
+        raise GIError(f"the number of workers must be at least 1, got {workers}")
+    make_folder(out_dir)
     threads = 1 if (workers > 1 or scheduler is not None) else None
     jobs = jobs_for(in_dir, out_dir, n_gaussians, bpp, iterations, seed, threads)
     rows = run_jobs(jobs, workers, scheduler, on_row)

@@ -34,6 +34,14 @@ def write_atomically(path, data: bytes):
         raise
 
 
+def make_folder(path):
+    """Create the folder ``path`` (and its parents) unless it exists; :class:`GIError` if it cannot be."""
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise GIError(f"cannot create folder {path}: {exc.strerror or exc}") from None
+
+
 def _umask():
     """The process's file-creation mask (reading it means setting it, so set it back)."""
     mask = os.umask(0o022)

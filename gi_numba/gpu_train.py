@@ -26,10 +26,12 @@ from numba import cuda
 
 from .fit import Progress, TrainResult
 from .metrics import psnr_from_mse
-from .optim import step_decay
-from .raster.cuda import blocks_for, exclusive_scan, zero
+from . import optim
+from .optim import adam_constants, step_decay
+from .raster.cuda import blocks_for, device_function, exclusive_scan, zero
 
 _LINEAR = 128
+adam_update = device_function(optim.adam_update)
 _SELECT_THREADS = 256  # most threads of the one-block top-k selection
 _ZERO = np.float32(0.0)
 _HALF = np.float32(0.5)
@@ -37,19 +39,11 @@ _HALF = np.float32(0.5)
 
 @cuda.jit
 def _adam_kernel(params, grads, m, v, step_size, inv_sqrt_bias2, beta1, beta2, rest1, rest2, eps):
-    """One Adam update of value ``i`` of the flat arrays, as :func:`gi_numba.optim._adam_kernel`.
-
-    ``rest1, rest2`` are ``1 - beta1, 1 - beta2`` rounded to float32 as the CPU rounds them.
-    """
+    """One Adam update of value ``i`` of the flat arrays: :func:`gi_numba.optim.adam_update`."""
     i = cuda.grid(1)
-    if i >= params.shape[0]:
-        return
-    g = grads[i]
-    mi = beta1 * m[i] + rest1 * g
-    vi = beta2 * v[i] + rest2 * g * g
-    m[i] = mi
-    v[i] = vi
-    params[i] -= step_size * mi / (math.sqrt(vi) * inv_sqrt_bias2 + eps)
+    if i < params.shape[0]:
+        params[i], m[i], v[i] = adam_update(params[i], grads[i], m[i], v[i], step_size, inv_sqrt_bias2,
+                                            beta1, beta2, rest1, rest2, eps)
 
 
 @cuda.jit
@@ -270,14 +264,12 @@ class DeviceTrainState:
         """One Adam step (ALGORITHM.md §4) with learning rate ``lr``."""
         adam = self.adam
         adam.step_count += 1
-        bias1 = 1.0 - adam.beta1 ** adam.step_count
-        bias2 = 1.0 - adam.beta2 ** adam.step_count
         params, _, m, v = self.live
         size = 8 * self.n_gaussians
         _adam_kernel[blocks_for(size), _LINEAR](
             params.reshape(size), self.grads[:self.n_gaussians].reshape(size), m.reshape(size), v.reshape(size),
-            np.float32(lr / bias1), np.float32(1.0 / math.sqrt(bias2)), np.float32(adam.beta1),
-            np.float32(adam.beta2), np.float32(1.0 - adam.beta1), np.float32(1.0 - adam.beta2), np.float32(adam.eps))
+            *(np.float32(x) for x in adam_constants(float(lr), adam.beta1, adam.beta2, adam.eps,
+                                                     float(adam.step_count))))
 
     def remember_best(self):
         """Copy the live parameters and filters to the best-state buffers (device to device)."""

@@ -13,23 +13,38 @@ import numba
 import numpy as np
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath={"nsz", "arcp", "contract", "reassoc", "afn"})
-def _adam_kernel(params, grads, m, v, lr, beta1, beta2, eps, step):
-    """One Adam update in place on flat float32 arrays."""
+_FASTMATH = {"nsz", "arcp", "contract", "reassoc", "afn"}  # no "nnan"/"ninf": NaNs must stay visible
+
+
+@numba.njit(cache=True, inline="always", error_model="numpy", fastmath=_FASTMATH)
+def adam_update(p, g, m, v, step_size, inv_sqrt_bias2, beta1, beta2, rest1, rest2, eps):
+    """Adam's update of one value: new ``(p, m, v)`` (ALGORITHM.md §4).
+
+    ``step_size = lr / (1 - beta1^t)``, ``inv_sqrt_bias2 = 1 / sqrt(1 - beta2^t)``
+    and ``rest1, rest2 = 1 - beta1, 1 - beta2``, all float32. The CPU loop
+    below and the GPU kernel (:mod:`gi_numba.gpu_train`) both call it.
+    """
+    m = beta1 * m + rest1 * g
+    v = beta2 * v + rest2 * g * g
+    return p - step_size * m / (math.sqrt(v) * inv_sqrt_bias2 + eps), m, v
+
+
+@numba.njit(cache=True, error_model="numpy")
+def adam_constants(lr, beta1, beta2, eps, step):
+    """The float32 arguments of :func:`adam_update` after ``step`` steps (a huge ``lr`` becomes inf)."""
     bias1 = 1.0 - beta1 ** step
     bias2 = 1.0 - beta2 ** step
-    step_size = np.float32(lr / bias1)
-    inv_sqrt_bias2 = np.float32(1.0 / np.sqrt(bias2))
-    b1, b2 = np.float32(beta1), np.float32(beta2)
-    c1, c2 = np.float32(1.0 - beta1), np.float32(1.0 - beta2)
-    e = np.float32(eps)
+    return (np.float32(lr / bias1), np.float32(1.0 / math.sqrt(bias2)), np.float32(beta1), np.float32(beta2),
+            np.float32(1.0 - beta1), np.float32(1.0 - beta2), np.float32(eps))
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
+def _adam_kernel(params, grads, m, v, lr, beta1, beta2, eps, step):
+    """One Adam update in place on flat float32 arrays."""
+    step_size, inv_sqrt_bias2, b1, b2, rest1, rest2, e = adam_constants(lr, beta1, beta2, eps, step)
     for i in range(params.size):
-        g = grads[i]
-        mi = b1 * m[i] + c1 * g
-        vi = b2 * v[i] + c2 * g * g
-        m[i] = mi
-        v[i] = vi
-        params[i] -= step_size * mi / (math.sqrt(vi) * inv_sqrt_bias2 + e)
+        params[i], m[i], v[i] = adam_update(params[i], grads[i], m[i], v[i], step_size, inv_sqrt_bias2,
+                                            b1, b2, rest1, rest2, e)
 
 
 @dataclass

@@ -20,7 +20,7 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 
-from .fileio import write_atomically
+from .fileio import make_folder, write_atomically
 from .image_io import save_png, to_uint8
 from .raster import CpuRasterizer
 
@@ -50,7 +50,7 @@ class Snapshots:
         self._target = np.asarray(target, np.float32)
         self._rasterizer = CpuRasterizer(*self._target.shape[:2])
         if self.directory is not None:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            make_folder(self.directory)
             default = {1, *np.linspace(0, iterations, 11)[1:].round().astype(int)}
             self._pictures = self._at if self._at is not None else default
         if self.gif is not None:

@@ -86,3 +86,8 @@ def test_cli(folder, tmp_path, local_run):
     assert bad.exit_code == 2 and "exactly one" in bad.stderr
     bad = CliRunner().invoke(app, ["compress-dir", str(tmp_path / "nope"), str(out), "-n", "5"])
     assert bad.exit_code == 2 and "is not a folder" in bad.stderr
+    (tmp_path / "file").write_text("x")
+    bad = CliRunner().invoke(app, ["compress-dir", str(folder), str(tmp_path / "file" / "out"), "-n", "5"])
+    assert bad.exit_code == 2 and "cannot create folder" in bad.stderr and "Traceback" not in bad.output
+    bad = CliRunner().invoke(app, ["compress-dir", str(folder), str(out), "-n", "5", "--workers", "-1"])
+    assert bad.exit_code == 2 and "--workers" in bad.stderr

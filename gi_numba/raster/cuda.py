@@ -2,7 +2,7 @@
 
 The same three steps as the CPU backend, with the same formulas: every
 per-Gaussian formula is :mod:`.maths`'s Python function compiled a second
-time as a CUDA device function (:func:`_device`), so it lives in one place.
+time as a CUDA device function (:func:`device_function`), so it lives in one place.
 
 - **Projection** (:func:`_project_kernel`): one thread per Gaussian: conic,
   ellipse extent, tile box and the number of tiles it covers.
@@ -42,16 +42,16 @@ _ZERO = np.float32(0.0)
 _ONE = np.float32(1.0)
 
 
-def _device(njit_function):
+def device_function(njit_function):
     """The Python function behind an ``@njit`` formula of :mod:`.maths`, as a CUDA device function."""
     return cuda.jit(device=True)(njit_function.py_func)
 
 
-fast_exp = _device(maths.fast_exp)
-sigma_of = _device(maths.sigma_of)
-project_one = _device(maths.project_one)
-covariance_grad = _device(maths.covariance_grad_from_conic_grad)
-tile_run = _device(maths.tile_run)
+fast_exp = device_function(maths.fast_exp)
+sigma_of = device_function(maths.sigma_of)
+project_one = device_function(maths.project_one)
+covariance_grad = device_function(maths.covariance_grad_from_conic_grad)
+tile_run = device_function(maths.tile_run)
 
 
 def blocks_for(n, threads=_LINEAR):
