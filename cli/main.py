@@ -5,8 +5,6 @@ stdout and nothing else there (notices and progress go to stderr). A user
 error is one ``error: ...`` line on stderr and exit code 2.
 """
 
-import functools
-import json
 import math
 import os
 import sys
@@ -26,50 +24,14 @@ from gi_numba.metrics import ms_ssim, psnr
 from gi_numba.model import GaussianImage
 from gi_numba.snapshots import Snapshots
 
+from . import bench
+from .common import EXIT_INTERRUPTED, EXIT_USER_ERROR, emit, fail, notice, parse_list, user_errors
 from .progress import FolderProgress, ProgressBar
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   pretty_exceptions_enable=False,
                   help="GaussianImage++ with Numba: fit images with 2D Gaussians, render them at any size.")
-
-EXIT_USER_ERROR = 2
-EXIT_INTERRUPTED = 130
-
-
-def fail(message):
-    """Print one error line and exit with the user-error code."""
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(EXIT_USER_ERROR)
-
-
-def user_errors(command):
-    """Turn :class:`GIError` into one stderr line and exit code 2."""
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except GIError as exc:
-            fail(str(exc))
-    return wrapper
-
-
-def notice(message):
-    typer.echo(f"note: {message}", err=True)
-
-
-def emit(as_json, result, lines):
-    """Print ``result`` as one JSON object, or ``lines`` for a person."""
-    if as_json:
-        typer.echo(json.dumps({k: _jsonable(v) for k, v in result.items()}))
-    else:
-        for line in lines:
-            typer.echo(line)
-
-
-def _jsonable(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+app.add_typer(bench.app, name="bench")
 
 
 def _fmt_ssim(value):
@@ -86,8 +48,11 @@ def fit_command(
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Model file (.npz) [IMAGE name].npz."),
     render: Optional[Path] = typer.Option(None, "--render", help="Also write the fitted image as PNG."),
     example: bool = typer.Option(False, "--example", help="Fit the small photo bundled with gi-numba."),
-    densify: bool = typer.Option(True, "--densify/--no-densify", help="Distortion-driven growth and pruning."),
-    caf: bool = typer.Option(True, "--caf/--no-caf", help="Content-aware filters."),
+    model_name: str = typer.Option("gi++", "--model", help="gi++, or the GaussianImage baselines gi-cholesky "
+                                   "and gi-rs (Adan, lr 0.001; no densification or CAF unless asked)."),
+    densify: Optional[bool] = typer.Option(None, "--densify/--no-densify",
+                                           help="Distortion-driven growth and pruning [on for gi++]."),
+    caf: Optional[bool] = typer.Option(None, "--caf/--no-caf", help="Content-aware filters [on for gi++]."),
     backend: str = typer.Option("cpu", "--backend", help="Rasteriser backend: cpu, cuda (NVIDIA GPU) or auto."),
     snapshots: Optional[Path] = typer.Option(
         None, "--snapshots", help="Write render, error map and Gaussian centres (PNG) into this folder."),
@@ -109,8 +74,8 @@ def fit_command(
         notice(message)
     bar = ProgressBar()
     try:
-        model = gi_numba.fit(source, n, iterations=iterations, seed=seed, densify=densify, caf=caf,
-                             backend=backend, progress=bar, snapshots=pictures)
+        model = gi_numba.fit(source, n, iterations=iterations, seed=seed, model=model_name, densify=densify,
+                             caf=caf, backend=backend, progress=bar, snapshots=pictures)
     except gi_numba.FitDiverged as exc:
         bar.close()
         if exc.model is not None:
@@ -149,11 +114,8 @@ def _snapshots(folder, at, gif):
         fail(f"--snapshots {folder}: not a folder")
     iterations = None
     if at is not None:
-        try:
-            iterations = [int(part) for part in at.split(",") if part.strip()]
-        except ValueError:
-            fail(f"--snapshot-at wants iterations separated by commas, got {at!r}")
-        if not iterations or min(iterations) < 1:
+        iterations = parse_list(at, int, "--snapshot-at")
+        if min(iterations) < 1:
             fail(f"--snapshot-at wants positive iterations, got {at!r}")
     return Snapshots(folder, gif, at=iterations)
 

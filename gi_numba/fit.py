@@ -26,6 +26,7 @@ from .image_io import load_image, to_float_rgb
 from .metrics import psnr_from_mse
 from .model import GaussianImage
 from .optim import step_decay
+from .parameterisation import DIRECT, parameterisation
 from .raster import make_rasterizer
 from .strategy import DensifyStrategy
 from .strategy.densify import largest_error_pixels
@@ -33,19 +34,32 @@ from .strategy.densify import largest_error_pixels
 
 @dataclass
 class FitSettings:
-    """Options of one fit. ``lr_decay_every`` defaults to ``0.4 * iterations`` (20 000 of 50 000)."""
+    """Options of one fit.
+
+    ``lr``, ``densify`` and ``caf`` default to the model's (0.018, on, on for
+    GI++; 0.001, off, off for GaussianImage) and ``lr_decay_every`` to
+    ``0.4 * iterations`` (20 000 of 50 000).
+    """
 
     n_gaussians: int
     iterations: int = 50_000
     seed: int = 0
-    lr: float = 0.018
+    lr: float | None = None
     lr_decay_every: int | None = None
-    densify: bool = True
-    caf: bool = True
+    densify: bool | None = None
+    caf: bool | None = None
     backend: str = "cpu"
     sigmoid_colours: bool = False
+    model: str = "gi++"
 
     def __post_init__(self):
+        model = parameterisation(self.model)
+        if self.lr is None:
+            self.lr = model.lr
+        if self.densify is None:
+            self.densify = model.densify
+        if self.caf is None:
+            self.caf = model.caf
         if self.lr_decay_every is None:
             self.lr_decay_every = max(round(0.4 * self.iterations), 1)
 
@@ -77,7 +91,7 @@ class FitDiverged(GIError):
         self.model = model
 
 
-def fit(image, n_gaussians, iterations=50_000, seed=0, *, densify=True, caf=True, lr=0.018,
+def fit(image, n_gaussians, iterations=50_000, seed=0, *, model="gi++", densify=None, caf=None, lr=None,
         lr_decay_every=None, backend="cpu", sigmoid_colours=False, progress=None, progress_every=100,
         snapshots=None):
     """Fit ``n_gaussians`` Gaussians to ``image`` and return the best :class:`GaussianImage`.
@@ -89,12 +103,18 @@ def fit(image, n_gaussians, iterations=50_000, seed=0, *, densify=True, caf=True
     ``sigmoid_colours`` trains colours as logits drawn through a sigmoid (the
     compression warm-up, ALGORITHM.md §6); the model then holds the logits.
     ``snapshots`` is a :class:`~gi_numba.snapshots.Snapshots` that draws the
-    fit at the iterations it chooses.
+    fit at the iterations it chooses. ``model`` picks the parameterisation:
+    ``"gi++"`` (default), or the GaussianImage baselines ``"gi-cholesky"`` and
+    ``"gi-rs"`` (:mod:`gi_numba.parameterisation`; these train with Adan at lr
+    0.001). ``densify`` and ``caf`` default to the model's own choice: on for
+    GI++, off for GaussianImage; either can be switched on or off for any
+    model (the paper's ablation). Whatever the model, the returned
+    :class:`GaussianImage` holds the drawn parameters.
     """
     target, channels = as_target(image)
     settings = FitSettings(n_gaussians=n_gaussians, iterations=iterations, seed=seed, lr=lr,
                            lr_decay_every=lr_decay_every, densify=densify, caf=caf, backend=backend,
-                           sigmoid_colours=sigmoid_colours)
+                           sigmoid_colours=sigmoid_colours, model=model)
     _check(settings, *target.shape[:2])
     return _run(target, channels, settings, progress, max(int(progress_every), 1), snapshots)
 
@@ -134,6 +154,20 @@ class IdentityMap:
 
     def snapshot(self):
         return None
+
+
+class ParameterMap(IdentityMap):
+    """A GaussianImage baseline: draws its trained numbers as means and covariances (:mod:`.parameterisation`)."""
+
+    def __init__(self, model, height, width):
+        self.model, self.height, self.width = model, height, width
+
+    def forward(self, params, lam):
+        self._params = params
+        return self.model.draw(params, self.height, self.width), lam
+
+    def backward(self, grads):
+        return self.model.backward(self._params, grads, self.height, self.width)
 
 
 class SigmoidColourMap(IdentityMap):
@@ -193,7 +227,7 @@ def train(rasterizer, target, state, strategy, iterations, lr, lr_decay_every, m
             psnr = psnr_from_mse(sse / n_values)
             if psnr > best[0]:
                 best = (psnr, state.params.copy(), state.lam.copy(), mapping.snapshot(), iteration)
-            state.adam.step(state.params, grads, step_decay(lr, iteration - 1, lr_decay_every))
+            state.optimizer.step(state.params, grads, step_decay(lr, iteration - 1, lr_decay_every))
             mapping.step(iteration)
             strategy.after_step(state, iteration, _error_ranking(rasterizer, mapping, state, target), rng)
             if iteration == 1:
@@ -227,33 +261,43 @@ def raise_if_diverged(result, model):
 def _run(target, channels, settings, progress, progress_every, snapshots):
     height, width = target.shape[:2]
     rng = np.random.default_rng(settings.seed)
+    model = parameterisation(settings.model)
     strategy = DensifyStrategy(settings.n_gaussians, height, width, iterations=settings.iterations,
-                               densify=settings.densify, caf=settings.caf)
+                               densify=settings.densify, caf=settings.caf, parameterisation=model)
     state = strategy.initial_state(rng)
     rasterizer = make_rasterizer(settings.backend, height, width)
     rasterizer.set_target(target.transpose(2, 0, 1))
     if snapshots is not None:
         snapshots.start(target, settings.iterations)
     try:
-        if rasterizer.name == "cuda" and not settings.sigmoid_colours:
+        if rasterizer.name == "cuda" and not settings.sigmoid_colours and model is DIRECT:
             from .gpu_train import train_on_device
             result = train_on_device(rasterizer, state, strategy, settings.iterations, settings.lr,
                                      settings.lr_decay_every, rng, progress, progress_every, snapshots)
         else:
-            mapping = SigmoidColourMap() if settings.sigmoid_colours else IdentityMap()
+            mapping = _mapping(settings, model, height, width)
             result = train(rasterizer, target, state, strategy, settings.iterations, settings.lr,
                            settings.lr_decay_every, mapping, rng, progress, progress_every, snapshots)
     finally:
         if snapshots is not None:
             snapshots.finish()
-    model = None
+    fitted = None
     if result.params is not None:
         stats = dict(best_iteration=result.best_iteration, iterations_run=result.iterations_run,
                      seconds=result.seconds, interrupted=result.interrupted)
-        model = GaussianImage(params=result.params, lam=result.lam, height=height, width=width, channels=channels,
-                              iteration=result.best_iteration, seed=settings.seed, settings=asdict(settings),
-                              psnr=result.psnr, stats=stats)
-    raise_if_diverged(result, model)
-    if model is None:
+        fitted = GaussianImage(params=model.draw(result.params, height, width), lam=result.lam, height=height,
+                               width=width, channels=channels, iteration=result.best_iteration, seed=settings.seed,
+                               settings=asdict(settings), psnr=result.psnr, stats=stats)
+    raise_if_diverged(result, fitted)
+    if fitted is None:
         raise KeyboardInterrupt
-    return model
+    return fitted
+
+
+def _mapping(settings, model, height, width):
+    """The map from trained to drawn numbers: sigmoid colours (compression warm-up), a baseline's, or none."""
+    if settings.sigmoid_colours:
+        if model is not DIRECT:
+            raise GIError(f"sigmoid colours (compression) need the gi++ model, not {model.name}")
+        return SigmoidColourMap()
+    return IdentityMap() if model is DIRECT else ParameterMap(model, height, width)

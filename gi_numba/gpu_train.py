@@ -220,14 +220,14 @@ class DeviceTrainState:
         capacity = max(int(capacity), state.n_gaussians, 1)
         self.rasterizer = rasterizer
         self.n_gaussians = state.n_gaussians
-        self.adam = replace(state.adam, m=None, v=None)  # hyperparameters and step count; moments below
+        self.adam = replace(state.optimizer, m=None, v=None)  # hyperparameters and step count; moments below
         self._arrays = [self._allocate(capacity) for _ in range(2)]
         params, lam, m, v = self._arrays[0]
         n = self.n_gaussians
         params[:n].copy_to_device(np.ascontiguousarray(state.params))
         lam[:n].copy_to_device(np.ascontiguousarray(state.lam))
-        m[:n].copy_to_device(np.ascontiguousarray(state.adam.m))
-        v[:n].copy_to_device(np.ascontiguousarray(state.adam.v))
+        m[:n].copy_to_device(np.ascontiguousarray(state.optimizer.m))
+        v[:n].copy_to_device(np.ascontiguousarray(state.optimizer.v))
         self.grads = cuda.device_array((capacity, 8), np.float32)
         self.keep = cuda.device_array(capacity, np.int64)
         self.position = cuda.device_array(capacity + 1, np.int64)

@@ -1,9 +1,10 @@
-"""Adam, written out by hand (ALGORITHM.md §4).
+"""Adam and Adan, written out by hand (ALGORITHM.md §4 and its GaussianImage paragraph).
 
-The optimiser state is two arrays shaped like the ``(N, 8)`` parameters, so
-growth and pruning add or remove a Gaussian's moments together with its row
-(:mod:`gi_numba.strategy.ops`). New rows start with zero moments; the step
-count ``t`` is global, as in PyTorch when a parameter tensor is extended.
+An optimiser's state is a few arrays shaped like the ``(N, 8)`` parameters,
+named in its ``ROW_STATE``, so growth and pruning add or remove a Gaussian's
+moments together with its row (:mod:`gi_numba.strategy.ops`). New rows start
+with zero state; the step count ``t`` is global, as in PyTorch when a
+parameter tensor is extended.
 """
 
 import math
@@ -62,6 +63,9 @@ class Adam:
     beta2: float = 0.999
     eps: float = 1e-15
 
+    #: The per-row state arrays (added and removed with their Gaussians).
+    ROW_STATE = ("m", "v")
+
     @classmethod
     def zeros_like(cls, params, **kwargs):
         """Fresh optimiser state for ``params``."""
@@ -72,6 +76,66 @@ class Adam:
         self.step_count += 1
         _adam_kernel(params.reshape(-1), grads.reshape(-1), self.m.reshape(-1), self.v.reshape(-1),
                      float(lr), self.beta1, self.beta2, self.eps, float(self.step_count))
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
+def _adan_kernel(params, grads, m, d, n, previous, lr, beta1, beta2, beta3, eps, step):
+    """One Adan update in place on flat float32 arrays (float64 bias corrections)."""
+    bias1 = 1.0 - beta1 ** step
+    bias2 = 1.0 - beta2 ** step
+    sqrt_bias3 = math.sqrt(1.0 - beta3 ** step)
+    for i in range(params.size):
+        g = grads[i]
+        diff = g - previous[i] if step > 1 else np.float32(0.0)
+        m[i] = beta1 * m[i] + (1.0 - beta1) * g
+        d[i] = beta2 * d[i] + (1.0 - beta2) * diff
+        nesterov = g + beta2 * diff
+        n[i] = beta3 * n[i] + (1.0 - beta3) * nesterov * nesterov
+        params[i] -= lr * (m[i] / bias1 + beta2 * d[i] / bias2) / (math.sqrt(n[i]) / sqrt_bias3 + eps)
+        previous[i] = g
+
+
+@dataclass
+class Adan:
+    """Adan (Xie et al. 2022), GaussianImage's optimiser: betas ``(0.98, 0.92, 0.99)``, ``eps = 1e-8``.
+
+    With ``g`` the gradient and ``diff = g - g_prev`` (0 on the first step)::
+
+        m = b1 m + (1 - b1) g                       (gradient average)
+        d = b2 d + (1 - b2) diff                    (gradient-difference average)
+        n = b3 n + (1 - b3) (g + b2 diff)^2         (Nesterov second moment)
+        p -= lr (m / (1 - b1^t) + b2 d / (1 - b2^t)) / (sqrt(n / (1 - b3^t)) + eps)
+
+    as the authors' PyTorch code (no weight decay). A Gaussian added by
+    growth starts with zero state, its previous gradient included.
+    """
+
+    m: np.ndarray
+    d: np.ndarray
+    n: np.ndarray
+    previous: np.ndarray
+    step_count: int = 0
+    beta1: float = 0.98
+    beta2: float = 0.92
+    beta3: float = 0.99
+    eps: float = 1e-8
+
+    ROW_STATE = ("m", "d", "n", "previous")
+
+    @classmethod
+    def zeros_like(cls, params, **kwargs):
+        """Fresh optimiser state for ``params``."""
+        return cls(*(np.zeros_like(params, np.float32) for _ in cls.ROW_STATE), **kwargs)
+
+    def step(self, params, grads, lr):
+        """Update ``params`` in place from ``grads`` with learning rate ``lr``."""
+        self.step_count += 1
+        _adan_kernel(params.reshape(-1), grads.reshape(-1), self.m.reshape(-1), self.d.reshape(-1),
+                     self.n.reshape(-1), self.previous.reshape(-1), float(lr), self.beta1, self.beta2,
+                     self.beta3, self.eps, float(self.step_count))
+
+
+OPTIMIZERS = {"adam": Adam, "adan": Adan}
 
 
 def step_decay(base_lr, iteration, every, factor=0.5):

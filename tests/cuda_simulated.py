@@ -80,15 +80,15 @@ def compare_growth_and_pruning(seed):
     params, lam = random_gaussians(rng, 30, height, width)
     params[:3, 3] = 1e3  # not positive definite: pruned
     host = TrainState.fresh(params, lam)
-    host.adam.m[:] = rng.normal(size=host.adam.m.shape)
-    host.adam.v[:] = rng.uniform(size=host.adam.v.shape)
+    host.optimizer.m[:] = rng.normal(size=host.optimizer.m.shape)
+    host.optimizer.v[:] = rng.uniform(size=host.optimizer.v.shape)
     device = DeviceTrainState(host, 40, CudaRasterizer(height, width))
     pruned = (device.prune_non_positive_definite(), host.prune_non_positive_definite())
     new = rng.uniform(0, 5, (4, 8)).astype(np.float32)
     device.add_gaussians(new, np.full(4, 0.5, np.float32))
     host.add_gaussians(new, np.full(4, 0.5, np.float32))
     on_device = [a.copy_to_host() for a in device.live]
-    same_state = all(np.array_equal(d, h) for d, h in zip(on_device, (host.params, host.lam, host.adam.m, host.adam.v)))
+    same_state = all(np.array_equal(d, h) for d, h in zip(on_device, (host.params, host.lam, host.optimizer.m, host.optimizer.v)))
     return dict(same_topk=same_topk, pruned=pruned, n=(device.n_gaussians, host.n_gaussians), same_state=same_state)
 
 

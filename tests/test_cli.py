@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from gi_numba.cli.main import app, main
+from gi_numba.model import GaussianImage
 
 
 @pytest.fixture
@@ -62,6 +63,7 @@ def test_fit_prints_a_summary_for_people(runner, tmp_path, crop_png):
     (["fit", "{tiny}"], "at least 2x2"),
     (["fit", "{crop}", "-o", "{tmp}/no/such/folder/m.npz"], "does not exist"),
     (["fit"], "give an IMAGE or --example"),
+    (["fit", "{crop}", "--model", "gi-svd"], "unknown model 'gi-svd'"),
     (["render", "{notimage}", "-o", "{tmp}/x.png"], "not a gi-numba model file"),
     (["info", "missing.npz"], "no such file"),
     (["compare", "{crop}", "{other}"], "differ in size"),
@@ -141,3 +143,12 @@ def test_codec_user_errors(runner, tmp_path, crop_png, args, message):
     lines = result.stderr.strip().splitlines()
     assert lines[-1].startswith("error: ") and message in lines[-1]
     assert not (tmp_path / "out.png").exists()
+
+
+def test_fit_a_gaussianimage_baseline(runner, tmp_path, crop_png):
+    model = tmp_path / "gi.npz"
+    out = _json(runner.invoke(app, ["fit", str(crop_png), "-n", "100", "-i", "300", "--model", "gi-cholesky",
+                                    "--densify", "-o", str(model), "--json"]))
+    assert out["n_gaussians"] <= 100
+    settings = GaussianImage.load(model).settings
+    assert (settings["model"], settings["densify"], settings["caf"]) == ("gi-cholesky", True, False)

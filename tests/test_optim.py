@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from gi_numba.optim import Adam, step_decay
+from gi_numba.optim import Adam, Adan, step_decay
 
 
 def test_adam_two_steps_by_hand():
@@ -42,3 +42,31 @@ def test_zero_gradient_leaves_parameters():
 @pytest.mark.parametrize("iteration,expected", [(0, 0.018), (19_999, 0.018), (20_000, 0.009), (49_999, 0.0045)])
 def test_step_decay_halves_every_20000(iteration, expected):
     assert step_decay(0.018, iteration, 20_000) == pytest.approx(expected)
+
+
+def test_adan_two_steps_by_hand():
+    """Adan's update, computed in float64 from the formulas in its docstring."""
+    params = np.array([[1.0, -2.0, 0.5]], np.float32)
+    adan = Adan.zeros_like(params)
+    grads = [np.array([[0.5, -0.1, 0.0]]), np.array([[0.2, 0.3, -0.4]])]
+    b1, b2, b3, eps, lr = 0.98, 0.92, 0.99, 1e-8, 0.01
+    expected, m, d, n, previous = params.astype(np.float64), 0.0, 0.0, 0.0, None
+    for t, g in enumerate(grads, start=1):
+        adan.step(params, g.astype(np.float32), lr=lr)
+        diff = 0.0 if previous is None else g - previous
+        m = b1 * m + (1 - b1) * g
+        d = b2 * d + (1 - b2) * diff
+        n = b3 * n + (1 - b3) * (g + b2 * diff) ** 2
+        expected = expected - lr * (m / (1 - b1 ** t) + b2 * d / (1 - b2 ** t)) / (np.sqrt(n / (1 - b3 ** t)) + eps)
+        previous = g
+    np.testing.assert_allclose(params, expected, rtol=1e-5)
+    np.testing.assert_allclose(adan.d, d, rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(adan.previous, grads[-1], rtol=1e-7)
+    assert adan.step_count == 2
+
+
+def test_adan_first_step_moves_each_parameter_by_about_the_learning_rate():
+    params = np.zeros((3, 8), np.float32)
+    grads = np.random.default_rng(0).normal(size=(3, 8)).astype(np.float32)
+    Adan.zeros_like(params).step(params, grads, lr=0.001)
+    np.testing.assert_allclose(params, -0.001 * np.sign(grads), rtol=1e-4)

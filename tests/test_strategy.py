@@ -5,6 +5,8 @@ from functools import partial
 
 import numpy as np
 
+from gi_numba.optim import Adan
+from gi_numba.parameterisation import Cholesky
 from gi_numba.strategy import DensifyStrategy, TrainState, add_gaussians, remove_gaussians
 from gi_numba.strategy.densify import largest_error_pixels
 from gi_numba.strategy.ops import prune_non_positive_definite
@@ -13,8 +15,8 @@ from gi_numba.strategy.ops import prune_non_positive_definite
 def _state(n):
     params = np.arange(n * 8, dtype=np.float32).reshape(n, 8)
     state = TrainState.fresh(params, np.arange(n, dtype=np.float32))
-    state.adam.m[:] = params + 1000
-    state.adam.v[:] = params + 2000
+    state.optimizer.m[:] = params + 1000
+    state.optimizer.v[:] = params + 2000
     return state
 
 
@@ -23,16 +25,16 @@ def test_remove_takes_the_moments_along():
     remove_gaussians(state, np.array([False, True, False, True, False]))
     assert list(state.params[:, 0]) == [0, 16, 32]
     assert list(state.lam) == [0, 2, 4]
-    assert np.array_equal(state.adam.m, state.params + 1000)
-    assert np.array_equal(state.adam.v, state.params + 2000)
+    assert np.array_equal(state.optimizer.m, state.params + 1000)
+    assert np.array_equal(state.optimizer.v, state.params + 2000)
 
 
 def test_add_starts_new_moments_at_zero():
     state = _state(2)
     add_gaussians(state, np.full((3, 8), 7, np.float32), np.full(3, 9, np.float32))
     assert state.n_gaussians == 5 and list(state.lam) == [0, 1, 9, 9, 9]
-    assert not state.adam.m[2:].any() and not state.adam.v[2:].any()
-    assert np.array_equal(state.adam.m[:2], state.params[:2] + 1000)
+    assert not state.optimizer.m[2:].any() and not state.optimizer.v[2:].any()
+    assert np.array_equal(state.optimizer.m[:2], state.params[:2] + 1000)
 
 
 def test_sparse_initialisation():
@@ -94,7 +96,7 @@ def test_growth_places_new_gaussians_at_the_worst_pixels_with_a_smaller_filter()
     assert state.lam[n0] < lam0
     cov = state.params[n0:, 2:5]
     assert (cov[:, 0] * cov[:, 2] - cov[:, 1] ** 2 > 0).all()
-    assert not state.adam.m[n0:].any()
+    assert not state.optimizer.m[n0:].any()
 
 
 def test_last_growth_fills_the_budget():
@@ -127,7 +129,7 @@ def test_pruning_removes_only_non_positive_definite():
     state.lam[:] = 0.5
     assert prune_non_positive_definite(state)
     assert state.params[:, 2:5].tolist() == [[1, 0, 1], [2, 1, 2]]
-    assert state.adam.m.shape == (2, 8)
+    assert state.optimizer.m.shape == (2, 8)
 
 
 def test_pruning_never_removes_everything():
@@ -136,3 +138,31 @@ def test_pruning_never_removes_everything():
     state.lam[:] = 0
     assert not prune_non_positive_definite(state)
     assert state.n_gaussians == 2
+
+
+def test_adan_state_follows_its_gaussians():
+    """All four Adan arrays are removed and added with their rows, like Adam's two moments."""
+    params = np.arange(4 * 8, dtype=np.float32).reshape(4, 8)
+    state = TrainState.fresh(params, np.zeros(4, np.float32), Adan)
+    for offset, name in enumerate(Adan.ROW_STATE):
+        getattr(state.optimizer, name)[:] = params + 1000 * (offset + 1)
+    remove_gaussians(state, np.array([True, False, False, True]))
+    add_gaussians(state, np.ones((2, 8), np.float32), np.zeros(2, np.float32))
+    for offset, name in enumerate(Adan.ROW_STATE):
+        array = getattr(state.optimizer, name)
+        assert np.array_equal(array[:2], state.params[:2] + 1000 * (offset + 1))
+        assert array.shape == (4, 8) and not array[2:].any()
+
+
+def test_baseline_strategy_prunes_by_the_drawn_covariance_and_grows_in_its_parameters():
+    model = Cholesky()
+    strategy = DensifyStrategy(40, 32, 48, iterations=100, caf=False, parameterisation=model)
+    state = strategy.initial_state(np.random.default_rng(0))
+    assert isinstance(state.optimizer, Adan) and state.n_gaussians == 20
+    state.params[3, 2:5] = [-0.5, 0.0, 0.2]  # l1 = 0: singular L L^T, not positive definite
+    assert state.prune_non_positive_definite() and state.n_gaussians == 19
+    errors = partial(lambda k: (np.arange(k) % 32, np.arange(k) % 48))
+    assert strategy.grow(state, 90, errors, np.random.default_rng(1))
+    drawn = model.draw(state.params, 32, 48)
+    assert state.n_gaussians == 40
+    np.testing.assert_allclose(drawn[19:, 0], np.arange(21) % 48, atol=1e-3)

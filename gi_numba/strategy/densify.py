@@ -14,12 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..optim import OPTIMIZERS
+from ..parameterisation import DIRECT, positive_definite
 from .ops import TrainState
 
 #: Upper bound of the CAF filter variance (ALGORITHM.md §1).
 MAX_FILTER = 300.0
-#: Covariance offset of grown Gaussians (and of all of them when CAF is off).
-GROWTH_COV_OFFSET = np.array([0.5, 0.0, 0.5], np.float32)
 
 
 @dataclass
@@ -32,6 +32,9 @@ class DensifyStrategy:
     every filter to 0 and, since unfiltered ``U(0,1)^3`` covariances are often
     degenerate, offsets the initial ones by ``(0.5, 0, 0.5)`` as growth does.
     ``growth=False`` keeps pruning but pauses growth (quantisation-aware training).
+    ``parameterisation`` says what the trained numbers are and how new
+    Gaussians start (GI++ by default; the GaussianImage baselines train other
+    numbers, see :mod:`gi_numba.parameterisation`).
     Tutorial: steps 5 (growth, pruning) and 6 (filters) of docs/tutorial.md.
     """
 
@@ -45,6 +48,7 @@ class DensifyStrategy:
     densify: bool = True
     caf: bool = True
     growth: bool = True
+    parameterisation: object = DIRECT
 
     def __post_init__(self):
         if self.grow_every is None:
@@ -59,13 +63,10 @@ class DensifyStrategy:
     def initial_state(self, rng):
         """Sparse initialisation with ``N_max / 2`` Gaussians (all ``N_max`` without densification)."""
         n = max(self.n_max // 2, 1) if self.densify else self.n_max
-        params = np.zeros((n, 8), np.float32)
-        params[:, 0] = rng.uniform(0.0, self.width, n)
-        params[:, 1] = rng.uniform(0.0, self.height, n)
-        params[:, 2:5] = rng.uniform(0.0, 1.0, (n, 3))
-        if not self.caf:
-            params[:, 2:5] += GROWTH_COV_OFFSET
-        return TrainState.fresh(params, np.full(n, self.filter_variance(n), np.float32))
+        model = self.parameterisation
+        params = model.initial(rng, n, self.height, self.width, self.caf)
+        return TrainState.fresh(params, np.full(n, self.filter_variance(n), np.float32),
+                                OPTIMIZERS[model.optimizer], model)
 
     def grows_at(self, iteration):
         """Whether :meth:`after_step` at ``iteration`` is a growth step."""
@@ -95,12 +96,10 @@ class DensifyStrategy:
         if k <= 0:
             return False
         ys, xs = largest_errors(k)
-        cov = rng.uniform(0.0, 1.0, (k, 3)).astype(np.float32) + GROWTH_COV_OFFSET
-        keep = cov[:, 0] * cov[:, 2] - cov[:, 1] ** 2 > 0
-        if not keep.any():
+        new = self.parameterisation.at_pixels(xs, ys, rng, self.height, self.width)
+        new = new[positive_definite(self.parameterisation.covariance(new))]
+        if not new.shape[0]:
             return False
-        new = np.zeros((int(keep.sum()), 8), np.float32)
-        new[:, 0], new[:, 1], new[:, 2:5] = xs[keep], ys[keep], cov[keep]
         lam = self.filter_variance(state.n_gaussians + new.shape[0])
         state.add_gaussians(new, np.full(new.shape[0], lam, np.float32))
         return True

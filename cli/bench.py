@@ -1,0 +1,142 @@
+"""``gi bench``: the paper's tables, measured here on your images.
+
+    gi bench ablation IMAGES... -n 5000 --iterations 50000 --csv ablation.csv
+    gi bench represent IMAGES... -n 5000,10000 --iterations 50000 --csv represent.csv
+    gi bench rd IMAGES... --codecs jpeg,jpeg2000,webp,avif,jxl -n 800,1500,3000,5000 --csv rd.csv
+    gi bench report rd.csv [more.csv ...] --summary rd.md --plot rd.png
+
+Every command appends to its CSV as it goes and skips what the CSV already
+holds, so a long benchmark can be stopped and resumed.
+
+Classic codecs and the plot need the ``bench`` extra (``pip install -e ".[bench]"``);
+a missing codec is skipped with a notice.
+"""
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from gi_numba.bench import ablation, rd, represent
+from gi_numba.bench.classic import CODECS
+from gi_numba.fileio import write_atomically
+
+from .common import fail, image_paths, notice, parse_list, user_errors
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  help="Benchmarks: ablation, representation (Table 1), rate-distortion against classic codecs.")
+
+
+def _codecs(names):
+    chosen = []
+    for name in parse_list(names, str, "--codecs"):
+        if name not in CODECS:
+            fail(f"unknown codec {name!r}; choose from {', '.join(CODECS)}")
+        if CODECS[name].available():
+            chosen.append(CODECS[name])
+        else:
+            notice(f"skipping {name}: not installed (pip install -e \".[bench]\" for imagecodecs and Pillow)")
+    return chosen
+
+
+def _checked(budgets, iterations):
+    ns = parse_list(budgets, int, "-n")
+    if any(n < 1 for n in ns):
+        fail(f"budgets must be positive, got {budgets}")
+    if iterations < 1:
+        fail(f"--iterations must be at least 1, got {iterations}")
+    return ns
+
+
+def _write_summary(text, summary_path):
+    if summary_path is not None:
+        write_atomically(summary_path, text.encode())
+    typer.echo(text, nl=False)
+
+
+@app.command("ablation")
+@user_errors
+def ablation_command(
+    images: List[Path] = typer.Argument(..., help="Images, or folders of images."),
+    n: int = typer.Option(5000, "-n", "--n", help="Gaussian budget."),
+    iterations: int = typer.Option(50_000, "--iterations", "-i", help="Iterations per fit."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    csv_path: Path = typer.Option(Path("ablation.csv"), "--csv", help="Results CSV (resumed if it exists)."),
+    summary_path: Optional[Path] = typer.Option(None, "--summary", help="Write the Markdown table here."),
+):
+    """Each GaussianImage++ component added to each parameterisation (the paper's Figure 6)."""
+    _checked(str(n), iterations)
+    table = ablation.result_table(csv_path)
+    ablation.measure(image_paths(images), table, n, iterations, seed=seed, on_row=lambda row: typer.echo(
+        f"{row['image']:12} {row['variant']:28} {row['psnr']:6.2f} dB  MS-SSIM {row['ms_ssim']:.4f}  "
+        f"{row['seconds']:7.1f} s", err=True))
+    _write_summary(ablation.summary(table.rows), summary_path)
+
+
+@app.command("represent")
+@user_errors
+def represent_command(
+    images: List[Path] = typer.Argument(..., help="Images, or folders of images."),
+    budgets: str = typer.Option("5000,10000", "-n", "--n", help="Gaussian budgets (comma-separated)."),
+    iterations: int = typer.Option(50_000, "--iterations", "-i", help="Iterations per fit."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    csv_path: Path = typer.Option(Path("represent.csv"), "--csv", help="Results CSV (resumed if it exists)."),
+    summary_path: Optional[Path] = typer.Option(None, "--summary", help="Write the Markdown table here."),
+):
+    """GaussianImage vs GaussianImage++ as representations (the paper's Table 1)."""
+    ns = _checked(budgets, iterations)
+    table = represent.result_table(csv_path)
+    represent.measure(image_paths(images), table, ns, iterations, seed=seed, on_row=lambda row: typer.echo(
+        f"{row['image']:12} {row['method']:16} {int(row['n']):6d} {row['psnr']:6.2f} dB  "
+        f"MS-SSIM {row['ms_ssim']:.4f}  {row['seconds']:7.1f} s  {row['peak_mib']:6.0f} MiB  "
+        f"{row['render_fps']:6.0f} FPS", err=True))
+    _write_summary(represent.summary(table.rows), summary_path)
+
+
+def _print_point(row):
+    typer.echo(f"{row['image']:12} {row['method']:9} {row['setting']:>6} {row['bpp']:7.4f} bpp "
+               f"{row['psnr']:6.2f} dB  MS-SSIM {row['ms_ssim']:.4f}  enc {row['encode_s']:7.2f} s  "
+               f"dec {row['decode_ms']:7.2f} ms", err=True)
+
+
+def _report(rows, summary_path, plot_path):
+    if plot_path is not None:
+        try:
+            rd.plot(rows, plot_path)
+        except ImportError:
+            notice("no plot: matplotlib is not installed (pip install -e \".[bench]\")")
+    _write_summary(rd.summary(rows), summary_path)
+
+
+@app.command("rd")
+@user_errors
+def rd_command(
+    images: List[Path] = typer.Argument(..., help="Images, or folders of images."),
+    codecs: str = typer.Option("jpeg,jpeg2000,webp,avif,jxl", "--codecs", help="Classic codecs to compare."),
+    budgets: str = typer.Option("800,1500,3000,5000", "-n", "--n", help="Our Gaussian budgets (comma-separated)."),
+    iterations: int = typer.Option(50_000, "--iterations", "-i", help="Representation iterations before QAT."),
+    seed: int = typer.Option(0, "--seed", help="Random seed of our fits."),
+    csv_path: Path = typer.Option(Path("rd.csv"), "--csv", help="Points CSV (resumed if it exists)."),
+    summary_path: Optional[Path] = typer.Option(None, "--summary", help="Write the Markdown summary here."),
+    plot_path: Optional[Path] = typer.Option(None, "--plot", help="Write the RD plot (PNG) here."),
+):
+    """Rate-distortion points of our codec and classic codecs, then the summary."""
+    ns = _checked(budgets, iterations) if budgets else []
+    paths = image_paths(images)
+    table = rd.point_table(csv_path)
+    rd.measure(paths, table, _codecs(codecs), ns, iterations, seed, on_point=_print_point)
+    _report(table.rows, summary_path, plot_path)
+
+
+@app.command("report")
+@user_errors
+def report_command(
+    csvs: List[Path] = typer.Argument(..., help="Point CSVs written by gi bench rd."),
+    summary_path: Optional[Path] = typer.Option(None, "--summary", help="Write the Markdown summary here."),
+    plot_path: Optional[Path] = typer.Option(None, "--plot", help="Write the RD plot (PNG) here."),
+):
+    """Summary and plot from the points of one or more CSVs."""
+    rows = rd.read_points(csvs)
+    if not rows:
+        fail("no points in the CSV files")
+    _report(rows, summary_path, plot_path)

@@ -1,0 +1,76 @@
+"""What every ``gi`` command shares: one-line errors, notices, ``--json`` output, list arguments."""
+
+import functools
+import json
+import math
+from pathlib import Path
+
+import typer
+
+from gi_numba.batch import image_files
+from gi_numba.errors import GIError
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def fail(message):
+    """Print one error line and exit with the user-error code."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(EXIT_USER_ERROR)
+
+
+def user_errors(command):
+    """Turn :class:`GIError` into one stderr line and exit code 2."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except GIError as exc:
+            fail(str(exc))
+    return wrapper
+
+
+def notice(message):
+    typer.echo(f"note: {message}", err=True)
+
+
+def emit(as_json, result, lines):
+    """Print ``result`` as one JSON object, or ``lines`` for a person."""
+    if as_json:
+        typer.echo(json.dumps({k: _jsonable(v) for k, v in result.items()}))
+    else:
+        for line in lines:
+            typer.echo(line)
+
+
+def _jsonable(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def parse_list(text, kind, option):
+    """``"1,2,3"`` -> ``[1, 2, 3]`` (``kind`` converts each part); a bad part is a user error."""
+    try:
+        values = [kind(part.strip()) for part in text.split(",") if part.strip()]
+    except ValueError:
+        fail(f"{option} wants values separated by commas, got {text!r}")
+    if not values:
+        fail(f"{option} is empty")
+    return values
+
+
+def image_paths(paths):
+    """The given image files, with each folder replaced by the images inside it."""
+    files = []
+    for path in paths:
+        if path.is_dir():
+            files += image_files(path)
+        elif path.exists():
+            files.append(path)
+        else:
+            fail(f"{path}: no such file or folder")
+    if not files:
+        fail("no images given (the folders hold none)")
+    return files
