@@ -19,6 +19,7 @@ import typer
 
 from gi_numba.bench import ablation, rd, represent
 from gi_numba.bench.classic import CODECS
+from gi_numba.bench.table import read_header
 from gi_numba.fileio import write_atomically
 
 from .common import fail, image_paths, notice, parse_list, user_errors
@@ -100,6 +101,7 @@ def _print_point(row):
 
 
 def _report(rows, summary_path, plot_path):
+    """Plot (if asked) and print/write the RD summary."""
     if plot_path is not None:
         try:
             rd.plot(rows, plot_path)
@@ -131,12 +133,23 @@ def rd_command(
 @app.command("report")
 @user_errors
 def report_command(
-    csvs: List[Path] = typer.Argument(..., help="Point CSVs written by gi bench rd."),
+    csvs: List[Path] = typer.Argument(..., help="CSVs written by one kind of gi bench command."),
     summary_path: Optional[Path] = typer.Option(None, "--summary", help="Write the Markdown summary here."),
-    plot_path: Optional[Path] = typer.Option(None, "--plot", help="Write the RD plot (PNG) here."),
+    plot_path: Optional[Path] = typer.Option(None, "--plot", help="Write the RD plot (PNG) here (rd CSVs)."),
 ):
-    """Summary and plot from the points of one or more CSVs."""
-    rows = rd.read_points(csvs)
+    """The summary (and RD plot) of one or more result CSVs, e.g. of runs split over machines."""
+    kinds = {read_header(path): path for path in csvs}
+    if len(kinds) > 1:
+        fail("the CSVs come from different gi bench commands; report one kind at a time")
+    module = next((m for m in (rd, ablation, represent) if m.FIELDS == next(iter(kinds))), None)
+    if module is None:
+        fail(f"{csvs[0]}: not a result CSV of gi bench")
+    rows = module.read_results(csvs)
     if not rows:
-        fail("no points in the CSV files")
-    _report(rows, summary_path, plot_path)
+        fail("no results in the CSV files")
+    if module is rd:
+        _report(rows, summary_path, plot_path)
+    elif plot_path is not None:
+        fail("--plot draws rate-distortion curves; these are not rd results")
+    else:
+        _write_summary(module.summary(rows), summary_path)

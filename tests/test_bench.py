@@ -106,7 +106,7 @@ def test_gi_bench_rd_writes_points_summary_and_plot_and_resumes(tmp_path, image_
             "--csv", str(tmp_path / "rd.csv"), "--summary", str(tmp_path / "rd.md"), "--plot", str(tmp_path / "rd.png")]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    rows = rd.read_points([tmp_path / "rd.csv"])
+    rows = rd.read_results([tmp_path / "rd.csv"])
     assert {r["method"] for r in rows} == {"gi++", "jpeg"}
     assert len(rows) == 2 + len(CODECS["jpeg"].sweep)
     ours = [r for r in rows if r["method"] == "gi++"]
@@ -119,7 +119,7 @@ def test_gi_bench_rd_writes_points_summary_and_plot_and_resumes(tmp_path, image_
     except ImportError:
         assert "matplotlib is not installed" in result.stderr
     again = runner.invoke(app, args)
-    assert again.exit_code == 0 and len(rd.read_points([tmp_path / "rd.csv"])) == len(rows)
+    assert again.exit_code == 0 and len(rd.read_results([tmp_path / "rd.csv"])) == len(rows)
     assert "gi++" not in again.stderr  # nothing was measured twice
 
 
@@ -129,7 +129,7 @@ def test_missing_codec_is_skipped_with_a_notice(tmp_path, image_png, monkeypatch
                                       "--csv", str(tmp_path / "rd.csv")])
     assert result.exit_code == 0, result.output
     assert "skipping avif: not installed" in result.stderr
-    assert {r["method"] for r in rd.read_points([tmp_path / "rd.csv"])} == {"gi++"}
+    assert {r["method"] for r in rd.read_results([tmp_path / "rd.csv"])} == {"gi++"}
 
 
 @pytest.mark.parametrize("args,message", [
@@ -168,3 +168,27 @@ def test_gi_bench_represent_measures_each_fit_in_its_own_process(tmp_path, image
     assert all(r["parameters"] == 8 * 50 or r["method"] == "GaussianImage++" for r in rows)
     assert all(r["peak_mib"] > 10 and r["render_fps"] > 0 for r in rows)
     assert "| 50 | 30 | GaussianImage |" in result.stdout
+
+
+def test_report_reads_each_kind_of_csv_and_merges_files(tmp_path):
+    first, second = rd.point_table(tmp_path / "a.csv"), rd.point_table(tmp_path / "b.csv")
+    for row in _rows("jpeg", RATES, PSNRS, images=("a",)):
+        first.add(row)
+    for row in _rows("jpeg", RATES, PSNRS, images=("b",)):
+        second.add(row)
+    result = CliRunner().invoke(app, ["bench", "report", str(tmp_path / "a.csv"), str(tmp_path / "b.csv")])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("Mean over 2 images")
+
+    table = ablation.result_table(tmp_path / "abl.csv")
+    for variant, value in (("GI-Cholesky", 25.0), ("GI++", 27.5)):
+        table.add(dict(image="a", variant=variant, n=100, iterations=10, psnr=value, ms_ssim=0.9, seconds=1.0,
+                       n_gaussians=100))
+    result = CliRunner().invoke(app, ["bench", "report", str(tmp_path / "abl.csv")])
+    assert result.exit_code == 0, result.output
+    assert "| GI++ | 27.50 | 0.9000 | 1.0 | +2.50 |" in result.stdout
+
+    mixed = CliRunner().invoke(app, ["bench", "report", str(tmp_path / "a.csv"), str(tmp_path / "abl.csv")])
+    assert mixed.exit_code == 2 and "different gi bench commands" in mixed.stderr
+    plot = CliRunner().invoke(app, ["bench", "report", str(tmp_path / "abl.csv"), "--plot", str(tmp_path / "p.png")])
+    assert plot.exit_code == 2 and "--plot draws rate-distortion curves" in plot.stderr

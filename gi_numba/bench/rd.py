@@ -43,7 +43,7 @@ def point_table(path):
     return ResultTable(path, FIELDS, TEXT_FIELDS, TEXT_FIELDS)
 
 
-def read_points(paths):
+def read_results(paths):
     """The points of one or more CSVs written by :func:`measure`."""
     return read_rows(paths, FIELDS, TEXT_FIELDS)
 

@@ -38,6 +38,17 @@ class ResultTable:
         write_atomically(self.path, buffer.getvalue().encode())
 
 
+def read_header(path):
+    """The column names of a CSV (``GIError`` if it cannot be read)."""
+    try:
+        with open(path, newline="") as handle:
+            return tuple(next(csv.reader(handle), ()))
+    except FileNotFoundError:
+        raise GIError(f"{path}: no such file") from None
+    except (OSError, ValueError, csv.Error):
+        raise GIError(f"{path}: not a result CSV of gi bench") from None
+
+
 def read_rows(paths, fields, text_fields):
     """Rows of one or more CSVs with the columns ``fields``; those not in ``text_fields`` become floats."""
     rows = []
