@@ -12,26 +12,16 @@ A mean row closes the table.
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import numba
 import numpy as np
 
 import gi_numba
+from gi_numba.bench.represent import render_fps
 from gi_numba.image_io import load_image
 
 KODAK = Path(__file__).resolve().parents[2] / "shared" / "data" / "kodak"
-
-
-def render_ms(model, repeats=10):
-    model.render()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        model.render()
-        times.append(time.perf_counter() - start)
-    return 1e3 * float(np.median(times))
 
 
 def main(argv=None):
@@ -41,8 +31,11 @@ def main(argv=None):
     parser.add_argument("-n", type=int, nargs="+", default=[5000])
     parser.add_argument("--iterations", type=int, default=50_000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--no-densify", dest="densify", action="store_false")
-    parser.add_argument("--no-caf", dest="caf", action="store_false")
+    parser.add_argument("--model", default="gi++", help="gi++, gi-cholesky or gi-rs")
+    parser.add_argument("--densify", action=argparse.BooleanOptionalAction, default=None,
+                        help="growth and pruning [the model's default]")
+    parser.add_argument("--caf", action=argparse.BooleanOptionalAction, default=None,
+                        help="content-aware filters [the model's default]")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--save-dir", type=Path, help="keep each fitted model here as IMAGE-N.npz")
     parser.add_argument("--json", action="store_true", help="one JSON object per fit, nothing else")
@@ -54,18 +47,19 @@ def main(argv=None):
 
     rows = []
     if not args.json:
-        print(f"densify={args.densify} caf={args.caf} seed={args.seed} threads={numba.get_num_threads()}")
+        print(f"model={args.model} densify={args.densify} caf={args.caf} seed={args.seed} "
+              f"threads={numba.get_num_threads()}")
         print(f"{'image':12} {'N':>6} {'iters':>6} {'PSNR':>7} {'MS-SSIM':>8} {'fit s':>7} {'ms/it':>6} {'render ms':>9}")
     for path in images:
         target, _ = load_image(path)
         for n in args.n:
-            model = gi_numba.fit(target, n, iterations=args.iterations, seed=args.seed,
+            model = gi_numba.fit(target, n, iterations=args.iterations, seed=args.seed, model=args.model,
                                  densify=args.densify, caf=args.caf)
             rendered = model.render()
             row = dict(image=path.stem, n=n, iterations=args.iterations,
                        psnr=gi_numba.psnr(rendered, target), ms_ssim=gi_numba.ms_ssim(rendered, target),
                        seconds=model.stats["seconds"], ms_per_iteration=1e3 * model.stats["seconds"] / args.iterations,
-                       render_ms=render_ms(model), n_gaussians=model.n_gaussians)
+                       render_ms=1e3 / render_fps(model), n_gaussians=model.n_gaussians)
             rows.append(row)
             if args.save_dir:
                 args.save_dir.mkdir(parents=True, exist_ok=True)
