@@ -19,7 +19,6 @@ from pathlib import Path
 import numba
 import numpy as np
 
-import gi_numba
 from gi_numba import bitstream
 from gi_numba.codec import compress, decoded_model
 from gi_numba.image_io import load_image

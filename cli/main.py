@@ -15,7 +15,6 @@ from typing import Optional
 import typer
 
 import gi_numba
-from gi_numba.errors import GIError
 from gi_numba import batch, bitstream
 from gi_numba.codec import compress, compress_to_rate, decoded_model
 from gi_numba.fileio import check_writable, write_atomically
