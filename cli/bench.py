@@ -100,11 +100,11 @@ def _print_point(row):
                f"dec {row['decode_ms']:7.2f} ms", err=True)
 
 
-def _report(rows, summary_path, plot_path):
+def _report(rows, summary_path, plot_path, title):
     """Plot (if asked) and print/write the RD summary."""
     if plot_path is not None:
         try:
-            rd.plot(rows, plot_path)
+            rd.plot(rows, plot_path, title=title)
         except ImportError:
             notice("no plot: matplotlib is not installed (pip install -e \".[bench]\")")
     _write_summary(rd.summary(rows), summary_path)
@@ -121,13 +121,14 @@ def rd_command(
     csv_path: Path = typer.Option(Path("rd.csv"), "--csv", help="Points CSV (resumed if it exists)."),
     summary_path: Optional[Path] = typer.Option(None, "--summary", help="Write the Markdown summary here."),
     plot_path: Optional[Path] = typer.Option(None, "--plot", help="Write the RD plot (PNG) here."),
+    title: Optional[str] = typer.Option(None, "--title", help="Title of the plot."),
 ):
     """Rate-distortion points of our codec and classic codecs, then the summary."""
     ns = _checked(budgets, iterations) if budgets else []
     paths = image_paths(images)
     table = rd.point_table(csv_path)
     rd.measure(paths, table, _codecs(codecs), ns, iterations, seed, on_point=_print_point)
-    _report(table.rows, summary_path, plot_path)
+    _report(table.rows, summary_path, plot_path, title)
 
 
 @app.command("report")
@@ -136,6 +137,7 @@ def report_command(
     csvs: List[Path] = typer.Argument(..., help="CSVs written by one kind of gi bench command."),
     summary_path: Optional[Path] = typer.Option(None, "--summary", help="Write the Markdown summary here."),
     plot_path: Optional[Path] = typer.Option(None, "--plot", help="Write the RD plot (PNG) here (rd CSVs)."),
+    title: Optional[str] = typer.Option(None, "--title", help="Title of the plot."),
 ):
     """The summary (and RD plot) of one or more result CSVs, e.g. of runs split over machines."""
     kinds = {read_header(path): path for path in csvs}
@@ -148,7 +150,7 @@ def report_command(
     if not rows:
         fail("no results in the CSV files")
     if module is rd:
-        _report(rows, summary_path, plot_path)
+        _report(rows, summary_path, plot_path, title)
     elif plot_path is not None:
         fail("--plot draws rate-distortion curves; these are not rd results")
     else:

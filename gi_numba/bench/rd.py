@@ -178,7 +178,7 @@ def summary(rows, rates=SUMMARY_RATES, anchor="jpeg"):
     return "\n".join(lines) + "\n"
 
 
-def plot(rows, path, max_bpp=2.0):
+def plot(rows, path, max_bpp=2.0, title=None):
     """Write bpp-PSNR and bpp-MS-SSIM curves (mean over common images) to a PNG (needs matplotlib)."""
     import matplotlib
     matplotlib.use("Agg")
@@ -196,7 +196,8 @@ def plot(rows, path, max_bpp=2.0):
         axis.set_ylabel(name)
         axis.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    figure.suptitle(f"Rate-distortion, mean over {len(common_images(rows))} images")
+    count = f"mean over {len(common_images(rows))} images"
+    figure.suptitle(f"{title} ({count})" if title else f"Rate-distortion, {count}")
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110)
