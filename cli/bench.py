@@ -24,6 +24,8 @@ from gi_numba.fileio import write_atomically
 
 from .common import fail, image_paths, notice, parse_list, user_errors
 
+BACKEND_HELP = "Rasteriser backend of our fits: cpu, cuda (NVIDIA GPU) or auto."
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Benchmarks: ablation, representation (Table 1), rate-distortion against classic codecs.")
 
@@ -64,13 +66,15 @@ def ablation_command(
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     csv_path: Path = typer.Option(Path("ablation.csv"), "--csv", help="Results CSV (resumed if it exists)."),
     summary_path: Optional[Path] = typer.Option(None, "--summary", help="Write the Markdown table here."),
+    backend: str = typer.Option("cpu", "--backend", help=BACKEND_HELP),
 ):
     """Each GaussianImage++ component added to each parameterisation (the paper's Figure 6)."""
     _checked(str(n), iterations)
     table = ablation.result_table(csv_path)
-    ablation.measure(image_paths(images), table, n, iterations, seed=seed, on_row=lambda row: typer.echo(
-        f"{row['image']:12} {row['variant']:28} {row['psnr']:6.2f} dB  MS-SSIM {row['ms_ssim']:.4f}  "
-        f"{row['seconds']:7.1f} s", err=True))
+    ablation.measure(image_paths(images), table, n, iterations, seed=seed, backend=backend,
+                     on_row=lambda row: typer.echo(
+                         f"{row['image']:12} {row['variant']:28} {row['psnr']:6.2f} dB  "
+                         f"MS-SSIM {row['ms_ssim']:.4f}  {row['seconds']:7.1f} s", err=True))
     _write_summary(ablation.summary(table.rows), summary_path)
 
 
@@ -83,14 +87,16 @@ def represent_command(
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     csv_path: Path = typer.Option(Path("represent.csv"), "--csv", help="Results CSV (resumed if it exists)."),
     summary_path: Optional[Path] = typer.Option(None, "--summary", help="Write the Markdown table here."),
+    backend: str = typer.Option("cpu", "--backend", help=BACKEND_HELP),
 ):
     """GaussianImage vs GaussianImage++ as representations (the paper's Table 1)."""
     ns = _checked(budgets, iterations)
     table = represent.result_table(csv_path)
-    represent.measure(image_paths(images), table, ns, iterations, seed=seed, on_row=lambda row: typer.echo(
-        f"{row['image']:12} {row['method']:16} {int(row['n']):6d} {row['psnr']:6.2f} dB  "
-        f"MS-SSIM {row['ms_ssim']:.4f}  {row['seconds']:7.1f} s  {row['peak_mib']:6.0f} MiB  "
-        f"{row['render_fps']:6.0f} FPS", err=True))
+    represent.measure(image_paths(images), table, ns, iterations, seed=seed, backend=backend,
+                      on_row=lambda row: typer.echo(
+                          f"{row['image']:12} {row['method']:16} {int(row['n']):6d} {row['psnr']:6.2f} dB  "
+                          f"MS-SSIM {row['ms_ssim']:.4f}  {row['seconds']:7.1f} s  {row['peak_mib']:6.0f} MiB  "
+                          f"{row['render_fps']:6.0f} FPS", err=True))
     _write_summary(represent.summary(table.rows), summary_path)
 
 
@@ -122,12 +128,13 @@ def rd_command(
     summary_path: Optional[Path] = typer.Option(None, "--summary", help="Write the Markdown summary here."),
     plot_path: Optional[Path] = typer.Option(None, "--plot", help="Write the RD plot (PNG) here."),
     title: Optional[str] = typer.Option(None, "--title", help="Title of the plot."),
+    backend: str = typer.Option("cpu", "--backend", help=BACKEND_HELP),
 ):
     """Rate-distortion points of our codec and classic codecs, then the summary."""
     ns = _checked(budgets, iterations) if budgets else []
     paths = image_paths(images)
     table = rd.point_table(csv_path)
-    rd.measure(paths, table, _codecs(codecs), ns, iterations, seed, on_point=_print_point)
+    rd.measure(paths, table, _codecs(codecs), ns, iterations, seed, on_point=_print_point, backend=backend)
     _report(table.rows, summary_path, plot_path, title)
 
 

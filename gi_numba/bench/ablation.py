@@ -53,11 +53,11 @@ def read_results(paths):
     return read_rows(paths, FIELDS, TEXT_FIELDS)
 
 
-def fit_variant(variant, name, target, n_gaussians, iterations, seed=0):
+def fit_variant(variant, name, target, n_gaussians, iterations, seed=0, backend="cpu"):
     """Fit one image with one variant; the row of the result table."""
     start = time.perf_counter()
     model = fit(target, n_gaussians, iterations=iterations, seed=seed, model=variant.model,
-                densify=variant.densify, caf=variant.caf)
+                densify=variant.densify, caf=variant.caf, backend=backend)
     seconds = time.perf_counter() - start
     rendered = model.render()
     return dict(image=name, variant=variant.label, n=n_gaussians, iterations=iterations,
@@ -65,14 +65,14 @@ def fit_variant(variant, name, target, n_gaussians, iterations, seed=0):
                 n_gaussians=model.n_gaussians)
 
 
-def measure(images, table, n_gaussians, iterations, variants=VARIANTS, seed=0, on_row=None):
+def measure(images, table, n_gaussians, iterations, variants=VARIANTS, seed=0, on_row=None, backend="cpu"):
     """Fit every missing (image, variant) pair into ``table``; ``on_row(row)`` after each fit."""
     for path in images:
         name = Path(path).stem
         target, _ = load_image(path)
         for variant in variants:
             if not table.has(name, variant.label, n_gaussians, iterations):
-                row = fit_variant(variant, name, target, n_gaussians, iterations, seed)
+                row = fit_variant(variant, name, target, n_gaussians, iterations, seed, backend)
                 table.add(row)
                 if on_row is not None:
                     on_row(row)

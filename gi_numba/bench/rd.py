@@ -72,25 +72,27 @@ def classic_point(codec, image, target, quality, repeats=3):
     return _point(image, codec.name, quality, data, decoded.astype(np.float32) / 255.0, target, encode_s, decode_s)
 
 
-def our_point(image, target, n_gaussians, iterations, seed=0, repeats=3):
+def our_point(image, target, n_gaussians, iterations, seed=0, repeats=3, backend="cpu"):
     """One point of our codec: compress with ``n_gaussians``, decode the bytes, measure."""
-    data, encode_s = _timed_median(lambda: compress(target, n_gaussians, iterations=iterations, seed=seed), 1)
-    decoded, decode_s = _timed_median(lambda: decoded_model(data).render(), repeats)
+    data, encode_s = _timed_median(
+        lambda: compress(target, n_gaussians, iterations=iterations, seed=seed, backend=backend), 1)
+    decoded, decode_s = _timed_median(lambda: decoded_model(data).render(backend=backend), repeats)
     return _point(image, OURS, n_gaussians, data, decoded, target, encode_s, decode_s)
 
 
-def measure(images, table, codecs, budgets, iterations, seed=0, on_point=None):
+def measure(images, table, codecs, budgets, iterations, seed=0, on_point=None, backend="cpu"):
     """Measure every missing point of ``images`` x (our ``budgets`` + ``codecs``) into ``table``.
 
     ``codecs`` are :class:`~.classic.ClassicCodec` objects (available ones);
-    ``on_point(row)`` is called after each new point.
+    ``on_point(row)`` is called after each new point; ``backend`` runs our
+    codec on the CPU or a GPU.
     """
     for path in images:
         name = Path(path).stem
         target, _ = load_image(path)
         for n in budgets:
             if not table.has(name, OURS, n):
-                _record(table, our_point(name, target, n, iterations, seed), on_point)
+                _record(table, our_point(name, target, n, iterations, seed, backend=backend), on_point)
         for codec in codecs:
             for quality in codec.sweep:
                 if not table.has(name, codec.name, quality):

@@ -47,31 +47,31 @@ def _peak_mib():
     return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
 
 
-def render_fps(model, repeats=10):
+def render_fps(model, repeats=10, backend="cpu"):
     """Frames per second of :meth:`GaussianImage.render` (median of ``repeats`` after one warm-up)."""
-    model.render()
+    model.render(backend=backend)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        model.render()
+        model.render(backend=backend)
         times.append(time.perf_counter() - start)
     return 1.0 / float(np.median(times))
 
 
-def fit_row(path, method, n_gaussians, iterations, seed=0):
+def fit_row(path, method, n_gaussians, iterations, seed=0, backend="cpu"):
     """Fit ``path`` with ``method`` in this process and measure it (run it in a fresh process)."""
     target, _ = load_image(path)
     start = time.perf_counter()
-    model = fit(target, n_gaussians, iterations=iterations, seed=seed, model=METHODS[method])
+    model = fit(target, n_gaussians, iterations=iterations, seed=seed, model=METHODS[method], backend=backend)
     seconds = time.perf_counter() - start
     rendered = model.render()
     return dict(image=Path(path).stem, method=method, n=n_gaussians, iterations=iterations,
                 psnr=psnr(rendered, target), ms_ssim=ms_ssim(rendered, target),
                 parameters=N_PARAMS * model.n_gaussians, peak_mib=_peak_mib(), seconds=seconds,
-                render_fps=render_fps(model))
+                render_fps=render_fps(model, backend=backend))
 
 
-def measure(images, table, budgets, iterations, seed=0, on_row=None):
+def measure(images, table, budgets, iterations, seed=0, on_row=None, backend="cpu"):
     """Fit every missing (image, method, budget) into ``table``, one fresh process per fit."""
     context = get_context("spawn")
     for path in images:
@@ -80,7 +80,7 @@ def measure(images, table, budgets, iterations, seed=0, on_row=None):
                 if table.has(Path(path).stem, method, n, iterations):
                     continue
                 with ProcessPoolExecutor(1, mp_context=context) as pool:
-                    row = pool.submit(fit_row, str(path), method, n, iterations, seed).result()
+                    row = pool.submit(fit_row, str(path), method, n, iterations, seed, backend).result()
                 table.add(row)
                 if on_row is not None:
                     on_row(row)
