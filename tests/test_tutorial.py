@@ -17,7 +17,7 @@ def _runner():
 
 def test_tutorial_runs_and_its_claims_hold(tmp_path, capsys):
     runner = _runner()
-    assert len(runner.code_blocks()) == 11
+    assert len(runner.code_blocks()) == 12
     ns = runner.run(tmp_path)
     assert np.abs(ns["fast"] - np.clip(ns["dense"], 0, 1)).max() < 1e-5                 # step 1
     assert ns["tiled_s"] < ns["dense_s"]                                                  # step 2
@@ -29,6 +29,8 @@ def test_tutorial_runs_and_its_claims_hold(tmp_path, capsys):
     assert ns["holes"][True][1] < ns["holes"][False][1] / 2
     assert ns["both"].psnr > ns["grown"].psnr
     assert len(ns["data"]) == ns["report"].nbytes and ns["larger"].shape == (128, 192, 3)  # steps 8-9
+    np.testing.assert_allclose(ns["drawn"][:5], [48, 32, 4, 1.6, 1.13], rtol=1e-5)          # step 10
+    assert ns["both"].psnr > ns["baseline"].psnr
     pictures = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.*")}
     linked = set((DOCS / "tutorial.md").read_text().split("](")[1:])
     for link in {part.split(")")[0] for part in linked if part.startswith("img/")}:
