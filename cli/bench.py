@@ -22,7 +22,7 @@ from gi_numba.bench.classic import CODECS
 from gi_numba.bench.table import read_header
 from gi_numba.fileio import write_atomically
 
-from .common import fail, image_paths, notice, parse_list, user_errors
+from .common import emit, fail, image_paths, notice, parse_list, user_errors
 
 BACKEND_HELP = "Rasteriser backend of our fits: cpu, cuda (NVIDIA GPU) or auto."
 
@@ -51,10 +51,14 @@ def _checked(budgets, iterations):
     return ns
 
 
-def _write_summary(text, summary_path):
+JSON_HELP = "Print one JSON object (the result rows and the summary) instead of the summary."
+
+
+def _write_summary(text, summary_path, rows, as_json):
+    """Write the Markdown summary if asked; print it, or the rows and it as one JSON object."""
     if summary_path is not None:
         write_atomically(summary_path, text.encode())
-    typer.echo(text, nl=False)
+    emit(as_json, dict(rows=rows, summary=text), [text.rstrip("\n")])
 
 
 @app.command("ablation")
@@ -67,6 +71,7 @@ def ablation_command(
     csv_path: Path = typer.Option(Path("ablation.csv"), "--csv", help="Results CSV (resumed if it exists)."),
     summary_path: Optional[Path] = typer.Option(None, "--summary", help="Write the Markdown table here."),
     backend: str = typer.Option("cpu", "--backend", help=BACKEND_HELP),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ):
     """Each GaussianImage++ component added to each parameterisation (the paper's Figure 6)."""
     _checked(str(n), iterations)
@@ -75,7 +80,7 @@ def ablation_command(
                      on_row=lambda row: typer.echo(
                          f"{row['image']:12} {row['variant']:28} {row['psnr']:6.2f} dB  "
                          f"MS-SSIM {row['ms_ssim']:.4f}  {row['seconds']:7.1f} s", err=True))
-    _write_summary(ablation.summary(table.rows), summary_path)
+    _write_summary(ablation.summary(table.rows), summary_path, table.rows, as_json)
 
 
 @app.command("represent")
@@ -88,6 +93,7 @@ def represent_command(
     csv_path: Path = typer.Option(Path("represent.csv"), "--csv", help="Results CSV (resumed if it exists)."),
     summary_path: Optional[Path] = typer.Option(None, "--summary", help="Write the Markdown table here."),
     backend: str = typer.Option("cpu", "--backend", help=BACKEND_HELP),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ):
     """GaussianImage vs GaussianImage++ as representations (the paper's Table 1)."""
     ns = _checked(budgets, iterations)
@@ -97,7 +103,7 @@ def represent_command(
                           f"{row['image']:12} {row['method']:16} {int(row['n']):6d} {row['psnr']:6.2f} dB  "
                           f"MS-SSIM {row['ms_ssim']:.4f}  {row['seconds']:7.1f} s  {row['peak_mib']:6.0f} MiB  "
                           f"{row['render_fps']:6.0f} FPS", err=True))
-    _write_summary(represent.summary(table.rows), summary_path)
+    _write_summary(represent.summary(table.rows), summary_path, table.rows, as_json)
 
 
 def _print_point(row):
@@ -106,14 +112,14 @@ def _print_point(row):
                f"dec {row['decode_ms']:7.2f} ms", err=True)
 
 
-def _report(rows, summary_path, plot_path, title):
+def _report(rows, summary_path, plot_path, title, as_json):
     """Plot (if asked) and print/write the RD summary."""
     if plot_path is not None:
         try:
             rd.plot(rows, plot_path, title=title)
         except ImportError:
             notice("no plot: matplotlib is not installed (pip install -e \".[bench]\")")
-    _write_summary(rd.summary(rows), summary_path)
+    _write_summary(rd.summary(rows), summary_path, rows, as_json)
 
 
 @app.command("rd")
@@ -129,13 +135,14 @@ def rd_command(
     plot_path: Optional[Path] = typer.Option(None, "--plot", help="Write the RD plot (PNG) here."),
     title: Optional[str] = typer.Option(None, "--title", help="Title of the plot."),
     backend: str = typer.Option("cpu", "--backend", help=BACKEND_HELP),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ):
     """Rate-distortion points of our codec and classic codecs, then the summary."""
     ns = _checked(budgets, iterations) if budgets else []
     paths = image_paths(images)
     table = rd.point_table(csv_path)
     rd.measure(paths, table, _codecs(codecs), ns, iterations, seed, on_point=_print_point, backend=backend)
-    _report(table.rows, summary_path, plot_path, title)
+    _report(table.rows, summary_path, plot_path, title, as_json)
 
 
 @app.command("report")
@@ -145,6 +152,7 @@ def report_command(
     summary_path: Optional[Path] = typer.Option(None, "--summary", help="Write the Markdown summary here."),
     plot_path: Optional[Path] = typer.Option(None, "--plot", help="Write the RD plot (PNG) here (rd CSVs)."),
     title: Optional[str] = typer.Option(None, "--title", help="Title of the plot."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ):
     """The summary (and RD plot) of one or more result CSVs, e.g. of runs split over machines."""
     kinds = {read_header(path): path for path in csvs}
@@ -157,8 +165,8 @@ def report_command(
     if not rows:
         fail("no results in the CSV files")
     if module is rd:
-        _report(rows, summary_path, plot_path, title)
+        _report(rows, summary_path, plot_path, title, as_json)
     elif plot_path is not None:
         fail("--plot draws rate-distortion curves; these are not rd results")
     else:
-        _write_summary(module.summary(rows), summary_path)
+        _write_summary(module.summary(rows), summary_path, rows, as_json)

@@ -44,8 +44,13 @@ def emit(as_json, result, lines):
 
 
 def _jsonable(value):
+    """``value`` with every NaN or infinity (at any depth) replaced by ``None``, as JSON has none."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
     return value
 
 
