@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import random_gaussians
-from gi_numba.raster.binning import bin_gaussians
+from gi_numba.raster.binning import bin_gaussians, counting_sort
 from gi_numba.raster.pipeline import CpuRasterizer
 from gi_numba.raster.project import project_gaussians, tile_grid
 from gi_numba.raster.reference import (reference_gradients, reference_loss, reference_projection,
@@ -66,6 +66,17 @@ def test_tile_lists_match_boxes():
     for g in range(len(box)):
         slots = [s for s, gg in zip(entry_slot, entry_gaussian) if gg == g]
         assert sorted(slots) == list(range(gaussian_start[g], gaussian_start[g + 1]))
+
+
+@pytest.mark.parametrize("n_parts", [1, 2, 3, 7, 400])
+def test_tile_lists_do_not_depend_on_the_split(n_parts):
+    """The parallel counting sort gives the same arrays however the Gaussians are split."""
+    params, lam, _ = _case(4, 50, 70, n=300)
+    gx, gy = tile_grid(50, 70)
+    _, box, _ = project_gaussians(params, lam, gx, gy)
+    expected = bin_gaussians(box, gx, gy)
+    for got, want in zip(counting_sort(box, gx, gy, n_parts), expected):
+        assert np.array_equal(got, want)
 
 
 @pytest.mark.parametrize("height,width", SIZES)

@@ -38,9 +38,11 @@ def check_entry_budget(entries, n_gaussians):
                       "the covariances have grown far beyond the image scale")
 
 
-@numba.njit(cache=True)
 def bin_gaussians(box, n_tiles_x, n_tiles_y):
     """Tile lists of the projected Gaussians (tutorial: step 2 of docs/tutorial.md).
+
+    A counting sort by tile, one band of tile rows per thread
+    (:func:`counting_sort`); the lists are the same whatever the thread count.
 
     Parameters
     ----------
@@ -59,30 +61,51 @@ def bin_gaussians(box, n_tiles_x, n_tiles_y):
     gaussian_start : (N + 1,) int64
         Slots of Gaussian ``g`` are ``gaussian_start[g]:gaussian_start[g + 1]``.
     """
+    return counting_sort(box, n_tiles_x, n_tiles_y, numba.get_num_threads())
+
+
+@numba.njit(parallel=True, cache=True)
+def counting_sort(box, n_tiles_x, n_tiles_y, n_parts):
+    """:func:`bin_gaussians` with the tile rows split into ``n_parts`` bands, one per thread.
+
+    Each band counts, then fills, the lists of its own tiles: every thread
+    walks all Gaussians in index order and keeps the part of each box inside
+    its band, so a tile's list is in index order and the threads write
+    disjoint, contiguous stretches of the arrays. The result does not depend
+    on ``n_parts``.
+    """
     n = box.shape[0]
     n_tiles = n_tiles_x * n_tiles_y
+    bands = np.empty(n_parts + 1, np.int64)
+    for p in range(n_parts + 1):
+        bands[p] = n_tiles_y * p // n_parts
+
     tile_start = np.zeros(n_tiles + 1, np.int64)
+    for p in numba.prange(n_parts):
+        for g in range(n):
+            for ty in range(max(box[g, 2], bands[p]), min(box[g, 3], bands[p + 1])):
+                for tx in range(box[g, 0], box[g, 1]):
+                    tile_start[ty * n_tiles_x + tx + 1] += 1
+    for t in range(n_tiles):
+        tile_start[t + 1] += tile_start[t]
     gaussian_start = np.zeros(n + 1, np.int64)
     for g in range(n):
         gaussian_start[g + 1] = gaussian_start[g] + (box[g, 1] - box[g, 0]) * (box[g, 3] - box[g, 2])
-        for ty in range(box[g, 2], box[g, 3]):
-            for tx in range(box[g, 0], box[g, 1]):
-                tile_start[ty * n_tiles_x + tx + 1] += 1
-    for t in range(n_tiles):
-        tile_start[t + 1] += tile_start[t]
 
     n_entries = tile_start[n_tiles]
     entry_gaussian = np.empty(n_entries, np.int32)
     entry_slot = np.empty(n_entries, np.int32)
     cursor = tile_start[:-1].copy()
-    for g in range(n):
-        slot = gaussian_start[g]
-        for ty in range(box[g, 2], box[g, 3]):
-            for tx in range(box[g, 0], box[g, 1]):
-                t = ty * n_tiles_x + tx
-                e = cursor[t]
-                cursor[t] = e + 1
-                entry_gaussian[e] = g
-                entry_slot[e] = slot
-                slot += 1
+    for p in numba.prange(n_parts):
+        for g in range(n):
+            width = box[g, 1] - box[g, 0]
+            for ty in range(max(box[g, 2], bands[p]), min(box[g, 3], bands[p + 1])):
+                slot = gaussian_start[g] + (ty - box[g, 2]) * width
+                for tx in range(box[g, 0], box[g, 1]):
+                    t = ty * n_tiles_x + tx
+                    e = cursor[t]
+                    cursor[t] = e + 1
+                    entry_gaussian[e] = g
+                    entry_slot[e] = slot
+                    slot += 1
     return tile_start, entry_gaussian, entry_slot, gaussian_start

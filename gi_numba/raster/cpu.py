@@ -1,16 +1,22 @@
 """CPU rasteriser: forward and fused forward+loss+backward tile kernels (ALGORITHM.md §2-§3).
 
-Work is Gaussian-major inside each 16x16 tile: a tile visits its Gaussians in
-list order and, for each, evaluates only the rows of the tile its ellipse
-``alpha >= 1/255`` reaches (:func:`~gi_numba.raster.maths.row_range`). Those
-rows are one contiguous run of the row-major tile, so the pixel loop is one
-flat loop of plain float32 arithmetic (including the polynomial
-:func:`~gi_numba.raster.maths.fast_exp`) that LLVM turns into 16-wide vector
-code; the exact ``sigma <= ln 255`` test inside the loop decides which terms
-count.
+Work is Gaussian-major inside each 16x16 tile. A first pass over the tile's
+list finds, for each Gaussian, the rows of the tile its ellipse
+``alpha >= 1/255`` reaches (:func:`~gi_numba.raster.maths.tile_run`). The
+splat then walks those rows; along a row the exponent is a quadratic in the
+column offset (:func:`~gi_numba.raster.maths.sigma_in_row`), so one row of 16
+pixels is one 16-wide vector of plain float32 arithmetic, including the
+polynomial :func:`~gi_numba.raster.maths.exp_sixteenfold`. The conic is
+pre-scaled by ``-1/16`` so the exponent comes out as ``u = -sigma/16``, the
+polynomial's own argument; ALGORITHM.md §2's tests (``sigma >= 0``,
+``sigma <= ln 255``) inside the loop decide which terms count.
+
+The tile's colour sums live in one flat 768-value buffer (red, green, blue
+planes of 256) indexed with unsigned offsets: no wrap-around checks and no
+aliasing between the planes, so LLVM emits the row as straight vector code.
 
 The fused kernel keeps each tile's alphas in a per-chunk scratch, computes the
-clamp and the MSE gradient in place, then walks the same runs again for the
+clamp and the MSE gradient in place, then walks the same rows again for the
 backward pass. Each (tile, Gaussian) entry writes its 8 gradient partials to
 its own slot; :func:`reduce_gradients` sums them per Gaussian. Nothing is
 shared between threads, so the result has the same bits on any thread count.
@@ -23,11 +29,14 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from .maths import SIGMA_CUTOFF, TILE, covariance_grad_from_conic_grad, fast_exp, sigma_of, tile_run
+from .maths import (TILE, U_CUTOFF, covariance_grad_from_conic_grad, exp_sixteenfold, row_terms, sigma_in_row,
+                    tile_run)
 
 _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 _TILE_PIXELS = TILE * TILE
-_CUTOFF = np.float32(SIGMA_CUTOFF)
+_GREEN, _BLUE = np.uint64(_TILE_PIXELS), np.uint64(2 * _TILE_PIXELS)
+_U_CUTOFF = np.float32(U_CUTOFF)
+_TO_U = np.float32(-1.0 / 16.0)
 _ZERO = np.float32(0.0)
 _ONE = np.float32(1.0)
 _HALF = np.float32(0.5)
@@ -58,38 +67,50 @@ def count_run_pixels(params, ellipse, tile_start, entry_gaussian, n_tiles_x):
     return total
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH)
-def _splat_tile(params, conic, ellipse, entry_gaussian, first, last, x0, y0,
-                cols, rows, acc, alpha, span, keep_alpha):
-    """Accumulate ``sum_g col_g * alpha_g(p)`` over one tile's entries into ``acc``.
+@numba.njit(cache=True)
+def _tile_runs(params, ellipse, entry_gaussian, first, last, x0, y0, span):
+    """Rows of one tile each entry reaches, as ``span[j] = (first row, end row, alpha offset)``.
 
-    The run of entry ``j`` is recorded as ``span[j] = (first pixel, count, offset)``.
-    When ``keep_alpha`` its alphas are kept at ``alpha[offset:offset + count]``;
-    otherwise ``alpha`` is a 256-value buffer that each run overwrites.
+    The offset is where the entry's alphas start when a pass keeps them all
+    (each reached row holds 16). A separate pass, so the splat's loop bounds
+    are ready before it starts instead of waiting on two square roots.
     """
-    acc[:, :] = _ZERO
     offset = 0
     for j in range(last - first):
+        k0, count = _run_of(params, ellipse, entry_gaussian[first + j], x0, y0)
+        span[j, 0], span[j, 1], span[j, 2] = k0 // TILE, (k0 + count) // TILE, offset
+        offset += count
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH)
+def _splat_tile(params, conic, entry_gaussian, first, last, x0, y0, span, acc, alpha):
+    """Accumulate ``sum_g col_g * alpha_g(p)`` over one tile's entries into ``acc`` (768: r, g, b planes).
+
+    Entry ``j`` covers rows ``span[j, 0]:span[j, 1]``; when ``alpha`` is an
+    array its alphas are kept at ``alpha[span[j, 2]:]``, row after row (a
+    forward-only pass passes ``None`` and the store is compiled away).
+    """
+    acc[:] = _ZERO
+    for j in range(last - first):
         g = entry_gaussian[first + j]
-        half_A, B, half_C = _HALF * conic[g, 0], conic[g, 1], _HALF * conic[g, 2]
+        u_A, u_B, u_C = _TO_U * _HALF * conic[g, 0], _TO_U * conic[g, 1], _TO_U * _HALF * conic[g, 2]
         cr, cg, cb = params[g, 5], params[g, 6], params[g, 7]
         dx0 = params[g, 0] - np.float32(x0)
         dy0 = params[g, 1] - np.float32(y0)
-        k0, count = _run_of(params, ellipse, g, x0, y0)
-        span[j, 0], span[j, 1], span[j, 2] = k0, count, offset
-        for k in range(count):
-            i = np.uint64(k0 + k)
-            dx = dx0 - cols[i]
-            dy = dy0 - rows[i]
-            s = sigma_of(half_A, B, half_C, dx, dy)
-            a = fast_exp(-s)
-            a = a if (s >= _ZERO and s <= _CUTOFF) else _ZERO
-            alpha[np.uint64(offset + k)] = a
-            acc[0, i] += cr * a
-            acc[1, i] += cg * a
-            acc[2, i] += cb * a
-        if keep_alpha:
-            offset += count
+        r0, offset = span[j, 0], span[j, 2]
+        for r in range(r0, span[j, 1]):
+            b_dy, c_dy2 = row_terms(u_B, u_C, dy0 - np.float32(r))
+            row = np.uint64(r * TILE)
+            kept = np.uint64(offset + (r - r0) * TILE)
+            for q in range(TILE):
+                u = sigma_in_row(u_A, b_dy, c_dy2, dx0 - np.float32(q))
+                a = exp_sixteenfold(u) if (u >= _U_CUTOFF and u <= _ZERO) else _ZERO
+                if alpha is not None:
+                    alpha[kept + np.uint64(q)] = a
+                i = row + np.uint64(q)
+                acc[i] += cr * a
+                acc[i + _GREEN] += cg * a
+                acc[i + _BLUE] += cb * a
 
 
 class TileScratch(NamedTuple):
@@ -99,18 +120,18 @@ class TileScratch(NamedTuple):
     each chunk owns one slice of every buffer, so threads never share memory.
     """
 
-    acc: np.ndarray       # (chunks, 3, 256) colour sums of the tile
-    grad_out: np.ndarray  # (chunks, 3, 256) dL/d(out) of the tile
+    acc: np.ndarray       # (chunks, 768) colour sums of the tile: r, g, b planes of 256
+    grad_out: np.ndarray  # (chunks, 768) dL/d(out) of the tile, same layout
     alpha: np.ndarray     # (chunks, longest * 256) alphas of every run of the tile
-    span: np.ndarray      # (chunks, longest, 3) runs: first pixel, count, offset
+    span: np.ndarray      # (chunks, longest, 3) runs: first row, end row, alpha offset
 
     @classmethod
     def allocate(cls, longest, n_chunks=None):
         """Buffers for tiles of at most ``longest`` entries."""
         n_chunks = n_chunks or 8 * numba.get_num_threads()
         longest = max(int(longest), 1)
-        return cls(np.zeros((n_chunks, 3, _TILE_PIXELS), np.float32),
-                   np.zeros((n_chunks, 3, _TILE_PIXELS), np.float32),
+        return cls(np.zeros((n_chunks, 3 * _TILE_PIXELS), np.float32),
+                   np.zeros((n_chunks, 3 * _TILE_PIXELS), np.float32),
                    np.zeros((n_chunks, longest * _TILE_PIXELS), np.float32),
                    np.zeros((n_chunks, longest, 3), np.int64))
 
@@ -135,7 +156,8 @@ def _write_tile(acc, x0, y0, height, width, image):
         for r in range(min(TILE, height - y0)):
             y = np.uint64(y0 + r)
             for q in range(min(TILE, width - x0)):
-                image[ch, y, np.uint64(x0 + q)] = min(max(acc[ch, np.uint64(r * TILE + q)], _ZERO), _ONE)
+                image[ch, y, np.uint64(x0 + q)] = min(max(acc[np.uint64(ch * _TILE_PIXELS + r * TILE + q)], _ZERO),
+                                                      _ONE)
 
 
 @numba.njit(parallel=True, cache=True, fastmath=_FASTMATH)
@@ -148,34 +170,34 @@ def render_forward(params, conic, ellipse, tile_start, entry_gaussian, n_tiles_x
     n_tiles = tile_start.size - 1
     n_chunks = scratch.alpha.shape[0]
     for chunk in numba.prange(n_chunks):
-        cols, rows = _tile_coordinates()
         acc = scratch.acc[chunk]
-        alpha = scratch.alpha[chunk]
         span = scratch.span[chunk]
         for t in range(chunk, n_tiles, n_chunks):
             x0 = (t % n_tiles_x) * TILE
             y0 = (t // n_tiles_x) * TILE
-            _splat_tile(params, conic, ellipse, entry_gaussian, tile_start[t], tile_start[t + 1],
-                        x0, y0, cols, rows, acc, alpha, span, False)
+            first, last = tile_start[t], tile_start[t + 1]
+            _tile_runs(params, ellipse, entry_gaussian, first, last, x0, y0, span)
+            _splat_tile(params, conic, entry_gaussian, first, last, x0, y0, span, acc, None)
             _write_tile(acc, x0, y0, height, width, image)
 
 
 @numba.njit(cache=True)
 def image_to_tiles(image):
-    """Rearrange a ``(3, H, W)`` image as ``(tiles, 3, 256)``, one contiguous block per tile.
+    """Rearrange a ``(3, H, W)`` image as ``(tiles, 768)``, one contiguous block per tile.
 
-    The fused kernel reads the target this way: each tile is one sequential
-    3 KiB read instead of 48 strided rows. Pixels beyond the image are 0.
+    Each block holds the tile's red, green and blue planes of 256 pixels, the
+    layout of the fused kernel's buffers: each tile is one sequential 3 KiB
+    read instead of 48 strided rows. Pixels beyond the image are 0.
     """
     height, width = image.shape[1], image.shape[2]
     n_tiles_x, n_tiles_y = (width + TILE - 1) // TILE, (height + TILE - 1) // TILE
-    tiles = np.zeros((n_tiles_x * n_tiles_y, 3, _TILE_PIXELS), np.float32)
+    tiles = np.zeros((n_tiles_x * n_tiles_y, 3 * _TILE_PIXELS), np.float32)
     for t in range(tiles.shape[0]):
         x0, y0 = (t % n_tiles_x) * TILE, (t // n_tiles_x) * TILE
         for ch in range(3):
             for r in range(min(TILE, height - y0)):
                 for q in range(min(TILE, width - x0)):
-                    tiles[t, ch, r * TILE + q] = image[ch, y0 + r, x0 + q]
+                    tiles[t, ch * _TILE_PIXELS + r * TILE + q] = image[ch, y0 + r, x0 + q]
     return tiles
 
 
@@ -188,17 +210,17 @@ def _loss_gradient_tile(acc, target, rows, cols, scale, grad_out):
     an all-zero start with colours 0 could never move). Only the tile's first ``rows x cols``
     pixels lie in the image; the others get zero.
     """
-    grad_out[:, :] = _ZERO
+    grad_out[:] = _ZERO
     sse = 0.0
     for ch in range(3):
         for r in range(rows):
             row_sse = _ZERO
             for q in range(cols):
-                p = np.uint64(r * TILE + q)
-                out = acc[ch, p]
-                diff = min(max(out, _ZERO), _ONE) - target[ch, p]
+                p = np.uint64(ch * _TILE_PIXELS + r * TILE + q)
+                out = acc[p]
+                diff = min(max(out, _ZERO), _ONE) - target[p]
                 row_sse += diff * diff
-                grad_out[ch, p] = scale * diff if (out >= _ZERO and out <= _ONE) else _ZERO
+                grad_out[p] = scale * diff if (out >= _ZERO and out <= _ONE) else _ZERO
             sse += np.float64(row_sse)
     return sse
 
@@ -211,7 +233,8 @@ def _backward_tile(params, conic, entry_gaussian, entry_slot, first, last, x0, y
     With ``d = mu - p``: ``dL/dcol = sum alpha grad_out``, ``dL/dsigma = -alpha (col . grad_out)``,
     ``dsigma/dmu = (A dx + B dy, B dx + C dy)``, ``dsigma/d(A, B, C) = (dx^2/2, dx dy, dy^2/2)``.
     The loop only sums ``dL/dsigma`` times ``dx, dy, dx^2, dx dy, dy^2``; the conic
-    is applied once afterwards.
+    is applied once afterwards. An entry's rows are one contiguous run of
+    pixels, walked as one flat loop (vector accumulators, one reduction).
     """
     for j in range(last - first):
         e = first + j
@@ -220,11 +243,11 @@ def _backward_tile(params, conic, entry_gaussian, entry_slot, first, last, x0, y
         dx0 = params[g, 0] - np.float32(x0)
         dy0 = params[g, 1] - np.float32(y0)
         sx = sy = sxx = sxy = syy = gr = gg = gb = _ZERO
-        k0, count, offset = span[j, 0], span[j, 1], span[j, 2]
-        for k in range(count):
+        k0, offset = span[j, 0] * TILE, span[j, 2]
+        for k in range((span[j, 1] - span[j, 0]) * TILE):
             i = np.uint64(k0 + k)
             a = alpha[np.uint64(offset + k)]
-            gor, gog, gob = grad_out[0, i], grad_out[1, i], grad_out[2, i]
+            gor, gog, gob = grad_out[i], grad_out[i + _GREEN], grad_out[i + _BLUE]
             gr += a * gor
             gg += a * gog
             gb += a * gob
@@ -275,8 +298,8 @@ def render_loss_backward(params, conic, ellipse, tile_start, entry_gaussian, ent
             x0 = (t % n_tiles_x) * TILE
             y0 = (t // n_tiles_x) * TILE
             first, last = tile_start[t], tile_start[t + 1]
-            _splat_tile(params, conic, ellipse, entry_gaussian, first, last, x0, y0,
-                        cols, rows, acc, alpha, span, True)
+            _tile_runs(params, ellipse, entry_gaussian, first, last, x0, y0, span)
+            _splat_tile(params, conic, entry_gaussian, first, last, x0, y0, span, acc, alpha)
             sse += _loss_gradient_tile(acc, target_tiles[t], min(TILE, height - y0), min(TILE, width - x0),
                                        scale, grad_out)
             _backward_tile(params, conic, entry_gaussian, entry_slot, first, last, x0, y0, cols, rows,
@@ -292,11 +315,17 @@ def reduce_gradients(partials, gaussian_start, conic, grads):
     ``grads`` is ``(N, 8)`` in the parameter layout (mean, covariance, colour).
     """
     for g in numba.prange(grads.shape[0]):
-        acc = np.zeros(8, np.float32)
+        mx = my = gA = gB = gC = cr = cg = cb = _ZERO
         for s in range(gaussian_start[g], gaussian_start[g + 1]):
-            for i in range(8):
-                acc[i] += partials[s, i]
-        ga, gb, gc = covariance_grad_from_conic_grad(conic[g, 0], conic[g, 1], conic[g, 2], acc[2], acc[3], acc[4])
-        grads[g, 0], grads[g, 1] = acc[0], acc[1]
+            mx += partials[s, 0]
+            my += partials[s, 1]
+            gA += partials[s, 2]
+            gB += partials[s, 3]
+            gC += partials[s, 4]
+            cr += partials[s, 5]
+            cg += partials[s, 6]
+            cb += partials[s, 7]
+        ga, gb, gc = covariance_grad_from_conic_grad(conic[g, 0], conic[g, 1], conic[g, 2], gA, gB, gC)
+        grads[g, 0], grads[g, 1] = mx, my
         grads[g, 2], grads[g, 3], grads[g, 4] = ga, gb, gc
-        grads[g, 5], grads[g, 6], grads[g, 7] = acc[5], acc[6], acc[7]
+        grads[g, 5], grads[g, 6], grads[g, 7] = cr, cg, cb

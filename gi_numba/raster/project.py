@@ -10,7 +10,7 @@ import numpy as np
 from .maths import TILE, project_one
 
 
-@numba.njit(cache=True)
+@numba.njit(parallel=True, cache=True)
 def project_gaussians(params, lam, grid_x, grid_y):
     """Conics, tile boxes and ellipse extents of all Gaussians (tutorial: step 2 of docs/tutorial.md).
 
@@ -33,7 +33,7 @@ def project_gaussians(params, lam, grid_x, grid_y):
     conic = np.zeros((n, 3), np.float32)
     box = np.zeros((n, 4), np.int32)
     ellipse = np.zeros((n, 4), np.float32)
-    for g in range(n):
+    for g in numba.prange(n):
         drawn, A, B, C, tx0, tx1, ty0, ty1, slope, spread, ex, tx = project_one(
             params[g, 0], params[g, 1], params[g, 2], params[g, 3], params[g, 4], lam[g], grid_x, grid_y)
         if drawn:
