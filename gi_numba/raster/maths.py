@@ -26,7 +26,8 @@ _SIXTEENTH = np.float32(0.0625)
 
 #: Coefficients of the degree-4 polynomial of ``exp(y)`` on ``[-ln 255 / 16, 0]``
 #: with the smallest largest relative error (8.1e-8), found by Lawson's
-#: reweighted least squares on 2 000 Chebyshev nodes and rounded to float32.
+#: reweighted least squares on 2 000 Chebyshev nodes; rounded to float32 they
+#: stay within 1.03e-7.
 EXP_COEFFS = tuple(np.float32(c) for c in (0.9999999403953552, 0.9999889135360718, 0.49975043535232544,
                                             0.16467033326625824, 0.03499788045883179))
 _E0, _E1, _E2, _E3, _E4 = EXP_COEFFS
