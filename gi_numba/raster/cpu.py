@@ -201,6 +201,13 @@ def image_to_tiles(image):
     return tiles
 
 
+@numba.njit(cache=True, inline="always", fastmath=_FASTMATH)
+def _pixel_loss(out, target, scale):
+    """Squared error of ``clamp(out)`` and its MSE gradient, 0 where the clamp is active."""
+    diff = min(max(out, _ZERO), _ONE) - target
+    return diff * diff, (scale * diff if (out >= _ZERO and out <= _ONE) else _ZERO)
+
+
 @numba.njit(cache=True, fastmath=_FASTMATH)
 def _loss_gradient_tile(acc, target, rows, cols, scale, grad_out):
     """Fill ``grad_out = dL/d(out)`` for one tile and return its squared error (float64).
@@ -208,20 +215,23 @@ def _loss_gradient_tile(acc, target, rows, cols, scale, grad_out):
     ``L = mean((clamp(out) - target)^2)``; the clamp passes gradient only where
     ``0 <= out <= 1`` (ALGORITHM.md §3; inclusive, as PyTorch's ``clamp`` is, or
     an all-zero start with colours 0 could never move). Only the tile's first ``rows x cols``
-    pixels lie in the image; the others get zero.
+    pixels lie in the image; the others get zero. A whole tile is one flat
+    vector loop over its 768 values.
     """
-    grad_out[:] = _ZERO
     sse = 0.0
+    if rows == TILE and cols == TILE:
+        for k in range(3 * _TILE_PIXELS):
+            p = np.uint64(k)
+            err, grad_out[p] = _pixel_loss(acc[p], target[p], scale)
+            sse += np.float64(err)
+        return sse
+    grad_out[:] = _ZERO
     for ch in range(3):
         for r in range(rows):
-            row_sse = _ZERO
             for q in range(cols):
                 p = np.uint64(ch * _TILE_PIXELS + r * TILE + q)
-                out = acc[p]
-                diff = min(max(out, _ZERO), _ONE) - target[p]
-                row_sse += diff * diff
-                grad_out[p] = scale * diff if (out >= _ZERO and out <= _ONE) else _ZERO
-            sse += np.float64(row_sse)
+                err, grad_out[p] = _pixel_loss(acc[p], target[p], scale)
+                sse += np.float64(err)
     return sse
 
 
