@@ -56,7 +56,7 @@ def make_state(kind, n, height, width, rng):
 def evaluations(rasterizer, params, lam):
     """Gaussian-pixel evaluations of one pass, counted with the kernels' own run lengths."""
     conic, box, ellipse = project_gaussians(params, lam, rasterizer.n_tiles_x, rasterizer.n_tiles_y)
-    tile_start, entry_gaussian, _, _ = bin_gaussians(box, rasterizer.n_tiles_x, rasterizer.n_tiles_y)
+    tile_start, entry_gaussian, _, _ = bin_gaussians(params, box, ellipse, rasterizer.n_tiles_x, rasterizer.n_tiles_y)
     return int(count_run_pixels(params, ellipse, tile_start, entry_gaussian, rasterizer.n_tiles_x)), \
         int(entry_gaussian.size)
 

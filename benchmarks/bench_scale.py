@@ -63,8 +63,9 @@ def run_case(size, n, iterations, source):
     start = time.perf_counter()
     model.render(region=(size // 2, size // 2, 512, 512))
     region_s = time.perf_counter() - start
-    _, box, _ = project_gaussians(model.drawn_params(), model.lam, *tile_grid(size, size))
-    entries = bin_gaussians(box, *tile_grid(size, size))[1].size
+    drawn = model.drawn_params()
+    _, box, ellipse = project_gaussians(drawn, model.lam, *tile_grid(size, size))
+    entries = bin_gaussians(drawn, box, ellipse, *tile_grid(size, size))[1].size
     return dict(size=size, n_max=n, n_gaussians=model.n_gaussians, iterations=iterations,
                 psnr=round(gi_numba.psnr(whole, image), 3), fit_s=round(fit_s, 2),
                 median_iteration_s=round(float(np.median(steady)), 4), max_iteration_s=round(float(steady.max()), 4),

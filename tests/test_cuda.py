@@ -65,8 +65,8 @@ def _signatures():
     return {
         "raster.cuda": {
             "_project_kernel": (f2, f1, n, n, f2, f2, i2, i1), "_zero_kernel": (i1,), "_scan_kernel": (i1, i1),
-            "_sum_kernel": (d1, d1), "_count_tiles_kernel": (i2, n, i1),
-            "_scatter_kernel": (i2, n, i1, i1, i1, g1, g1), "_sort_lists_kernel": (i1, g1, g1),
+            "_sum_kernel": (d1, d1), "_count_tiles_kernel": (f2, f2, i2, n, i1),
+            "_scatter_kernel": (f2, f2, i2, n, i1, i1, i1, g1, g1), "_sort_lists_kernel": (i1, g1, g1),
             "_forward_kernel": (f2, f2, i1, g1, n, f3),
             "_fused_kernel": (f2, f2, f2, i1, g1, g1, f3, n, x, f2, d1), "_reduce_kernel": (f2, i1, f2, f2)},
         "gpu_train": {

@@ -8,8 +8,9 @@ from conftest import random_gaussians
 from gi_numba.raster.binning import bin_gaussians, counting_sort
 from gi_numba.raster.pipeline import CpuRasterizer
 from gi_numba.raster.project import project_gaussians, tile_grid
-from gi_numba.raster.reference import (reference_gradients, reference_loss, reference_projection,
-                                       reference_render)
+from gi_numba.raster.maths import TILE, tile_run
+from gi_numba.raster.reference import (reference_alpha_maps, reference_gradients, reference_loss,
+                                       reference_projection, reference_render)
 
 SIZES = [(37, 45), (16, 16), (50, 33), (7, 70), (64, 96)]
 
@@ -52,20 +53,37 @@ def test_projection_matches_reference():
             np.testing.assert_allclose(conic[g], ref[0], rtol=1e-5)
 
 
-def test_tile_lists_match_boxes():
-    """Every tile lists exactly the Gaussians whose box contains it, in index order, with unique slots."""
+def test_tile_lists_hold_the_box_tiles_the_ellipse_reaches():
+    """A tile lists exactly the Gaussians of whose box it is part and whose ellipse reaches it, in index order."""
     params, lam, _ = _case(4, 50, 70, n=300)
     gx, gy = tile_grid(50, 70)
-    _, box, _ = project_gaussians(params, lam, gx, gy)
-    tile_start, entry_gaussian, entry_slot, gaussian_start = bin_gaussians(box, gx, gy)
+    _, box, ellipse = project_gaussians(params, lam, gx, gy)
+    tile_start, entry_gaussian, entry_slot, gaussian_start = bin_gaussians(params, box, ellipse, gx, gy)
+    missed = 0
     for t in range(gx * gy):
         tx, ty = t % gx, t // gx
-        expected = [g for g in range(len(box)) if box[g, 0] <= tx < box[g, 1] and box[g, 2] <= ty < box[g, 3]]
-        assert list(entry_gaussian[tile_start[t]:tile_start[t + 1]]) == expected
+        in_box = [g for g in range(len(box)) if box[g, 0] <= tx < box[g, 1] and box[g, 2] <= ty < box[g, 3]]
+        reached = [g for g in in_box if tile_run(float(params[g, 0]), float(params[g, 1]),
+                                                 *(float(v) for v in ellipse[g]), tx * TILE, ty * TILE)[1] > 0]
+        missed += len(in_box) - len(reached)
+        assert list(entry_gaussian[tile_start[t]:tile_start[t + 1]]) == reached
+    assert missed > 0.2 * len(entry_gaussian)  # boxes hold many tiles their ellipse misses
     assert sorted(entry_slot) == list(range(len(entry_slot)))
     for g in range(len(box)):
         slots = [s for s, gg in zip(entry_slot, entry_gaussian) if gg == g]
         assert sorted(slots) == list(range(gaussian_start[g], gaussian_start[g + 1]))
+
+
+def test_every_reference_term_lies_in_a_listed_tile():
+    """The dense reference's counted pixels of each Gaussian fall in tiles that list it."""
+    params, lam, _ = _case(6, 50, 70, n=300)
+    gx, gy = tile_grid(50, 70)
+    _, box, ellipse = project_gaussians(params, lam, gx, gy)
+    tile_start, entry_gaussian, _, _ = bin_gaussians(params, box, ellipse, gx, gy)
+    listed = {(int(t), int(g)) for t in range(gx * gy) for g in entry_gaussian[tile_start[t]:tile_start[t + 1]]}
+    for g, alpha, _, _, _ in reference_alpha_maps(params, lam, 50, 70):
+        ys, xs = np.nonzero(alpha)
+        assert {(int(t), g) for t in (ys // TILE) * gx + xs // TILE} <= listed
 
 
 @pytest.mark.parametrize("n_parts", [1, 2, 3, 7, 400])
@@ -73,9 +91,9 @@ def test_tile_lists_do_not_depend_on_the_split(n_parts):
     """The parallel counting sort gives the same arrays however the Gaussians are split."""
     params, lam, _ = _case(4, 50, 70, n=300)
     gx, gy = tile_grid(50, 70)
-    _, box, _ = project_gaussians(params, lam, gx, gy)
-    expected = bin_gaussians(box, gx, gy)
-    for got, want in zip(counting_sort(box, gx, gy, n_parts), expected):
+    _, box, ellipse = project_gaussians(params, lam, gx, gy)
+    expected = bin_gaussians(params, box, ellipse, gx, gy)
+    for got, want in zip(counting_sort(params, box, ellipse, gx, gy, n_parts), expected):
         assert np.array_equal(got, want)
 
 

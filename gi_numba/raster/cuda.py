@@ -5,7 +5,7 @@ per-Gaussian formula is :mod:`.maths`'s Python function compiled a second
 time as a CUDA device function (:func:`device_function`), so it lives in one place.
 
 - **Projection** (:func:`_project_kernel`): one thread per Gaussian: conic,
-  ellipse extent, tile box and the number of tiles it covers.
+  ellipse extent, tile box and the number of its tiles the ellipse reaches.
 - **Binning**: exclusive scans of the per-Gaussian and per-tile counts
   (:func:`_scan_kernel`), an atomic scatter into per-tile lists, then each
   list sorted by Gaussian index (:func:`_sort_lists_kernel`), so the lists
@@ -52,6 +52,7 @@ sigma_of = device_function(maths.sigma_of)
 project_one = device_function(maths.project_one)
 covariance_grad = device_function(maths.covariance_grad_from_conic_grad)
 tile_run = device_function(maths.tile_run)
+column_tile_rows = device_function(maths.column_tile_rows)
 
 
 def blocks_for(n, threads=_LINEAR):
@@ -59,12 +60,20 @@ def blocks_for(n, threads=_LINEAR):
     return max((n + threads - 1) // threads, 1)
 
 
+@cuda.jit(device=True)
+def _tile_rows(params, ellipse, box, g, column):
+    """Tile rows ``[first, end)`` Gaussian ``g``'s ellipse reaches in tile column ``column``, as on the CPU."""
+    return column_tile_rows(np.float64(params[g, 0]), np.float64(params[g, 1]), np.float64(ellipse[g, 0]),
+                            np.float64(ellipse[g, 1]), np.float64(ellipse[g, 2]), np.float64(ellipse[g, 3]),
+                            column, box[g, 2], box[g, 3])
+
+
 @cuda.jit
 def _project_kernel(params, lam, n_tiles_x, n_tiles_y, conic, ellipse, box, count):
     """Projection of Gaussian ``g`` (one thread each), as :func:`~.project.project_gaussians`.
 
-    ``count[g]`` is the number of tiles in its box (0 when it is not drawn:
-    :func:`~.maths.project_one` then returns zeros).
+    ``count[g]`` is the number of tiles of its box its ellipse reaches, its
+    entries (0 when it is not drawn: :func:`~.maths.project_one` then returns zeros).
     """
     g = cuda.grid(1)
     if g >= params.shape[0]:
@@ -74,7 +83,11 @@ def _project_kernel(params, lam, n_tiles_x, n_tiles_y, conic, ellipse, box, coun
     conic[g, 0], conic[g, 1], conic[g, 2] = A, B, C
     box[g, 0], box[g, 1], box[g, 2], box[g, 3] = tx0, tx1, ty0, ty1
     ellipse[g, 0], ellipse[g, 1], ellipse[g, 2], ellipse[g, 3] = slope, spread, ex, tx
-    count[g] = (tx1 - tx0) * (ty1 - ty0)
+    total = 0
+    for column in range(tx0, tx1):
+        first, end = _tile_rows(params, ellipse, box, g, column)
+        total += end - first
+    count[g] = total
 
 
 @cuda.jit
@@ -139,29 +152,32 @@ def _sum_kernel(values, out):
 
 
 @cuda.jit
-def _count_tiles_kernel(box, n_tiles_x, tile_count):
-    """``tile_count[t]`` += 1 for every tile ``t`` in Gaussian ``g``'s box (one thread each)."""
+def _count_tiles_kernel(params, ellipse, box, n_tiles_x, tile_count):
+    """``tile_count[t]`` += 1 for every tile ``t`` of Gaussian ``g``'s box its ellipse reaches (one thread each)."""
     g = cuda.grid(1)
     if g >= box.shape[0]:
         return
-    for ty in range(box[g, 2], box[g, 3]):
-        for tx in range(box[g, 0], box[g, 1]):
+    for tx in range(box[g, 0], box[g, 1]):
+        first, end = _tile_rows(params, ellipse, box, g, tx)
+        for ty in range(first, end):
             cuda.atomic.add(tile_count, ty * n_tiles_x + tx, 1)
 
 
 @cuda.jit
-def _scatter_kernel(box, n_tiles_x, gaussian_start, tile_start, cursor, entry_gaussian, entry_slot):
-    """Gaussian ``g`` appends itself to the lists of the tiles in its box (order fixed afterwards).
+def _scatter_kernel(params, ellipse, box, n_tiles_x, gaussian_start, tile_start, cursor, entry_gaussian,
+                    entry_slot):
+    """Gaussian ``g`` appends itself to the lists of the tiles it reaches (order fixed afterwards).
 
     Its slots in the Gaussian-sorted partials array are ``gaussian_start[g]``
-    onwards, one per tile in row-major box order, as on the CPU.
+    onwards, column by column and top to bottom, as on the CPU.
     """
     g = cuda.grid(1)
     if g >= box.shape[0]:
         return
     slot = gaussian_start[g]
-    for ty in range(box[g, 2], box[g, 3]):
-        for tx in range(box[g, 0], box[g, 1]):
+    for tx in range(box[g, 0], box[g, 1]):
+        first, end = _tile_rows(params, ellipse, box, g, tx)
+        for ty in range(first, end):
             t = ty * n_tiles_x + tx
             e = tile_start[t] + cuda.atomic.add(cursor, t, 1)
             entry_gaussian[e] = g
@@ -395,7 +411,7 @@ class CudaRasterizer:
         exclusive_scan(count, gaussian_start)
         zero(self._tile_count)
         if n:
-            _count_tiles_kernel[blocks_for(n), _LINEAR](box, self.n_tiles_x, self._tile_count)
+            _count_tiles_kernel[blocks_for(n), _LINEAR](params, ellipse, box, self.n_tiles_x, self._tile_count)
         exclusive_scan(self._tile_count, self._tile_start)
         n_entries = int(self._tile_start[self.n_tiles:].copy_to_host()[0])
         check_entry_budget(n_entries, n)
@@ -403,8 +419,8 @@ class CudaRasterizer:
         entry_slot = self._buffer("entry_slot", n_entries, (), np.int32)
         if n_entries:
             zero(self._cursor)
-            _scatter_kernel[blocks_for(n), _LINEAR](box, self.n_tiles_x, gaussian_start, self._tile_start,
-                                                    self._cursor, entry_gaussian, entry_slot)
+            _scatter_kernel[blocks_for(n), _LINEAR](params, ellipse, box, self.n_tiles_x, gaussian_start,
+                                                    self._tile_start, self._cursor, entry_gaussian, entry_slot)
             _sort_lists_kernel[blocks_for(self.n_tiles), _LINEAR](self._tile_start, entry_gaussian, entry_slot)
         return DeviceTiles(conic, ellipse, self._tile_start, entry_gaussian, entry_slot, gaussian_start, n_entries)
 

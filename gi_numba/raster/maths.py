@@ -16,7 +16,7 @@ SIGMA_CUTOFF = math.log(255.0)
 #: Tiles are ``TILE x TILE`` pixels.
 TILE = 16
 
-#: Pixels added to each side of a row run (:func:`tile_run`), so rounding never drops a term.
+#: Pixels added to each side of a row run (:func:`band_rows`), so rounding never drops a term.
 RUN_SLACK = 1e-3
 
 _inline = dict(cache=True, inline="always", fastmath=True)
@@ -164,18 +164,43 @@ def row_range(mx, my, slope, spread, ex, tx, xa, xb):
 
 
 @numba.njit(**_inline)
+def band_rows(mx, my, slope, spread, ex, tx, xa):
+    """First and last pixel row the ellipse reaches over the 16 columns ``[xa, xa + 15]`` of a tile column.
+
+    :func:`row_range` widened by :data:`RUN_SLACK` and rounded inwards to
+    whole rows; ``first > last`` when the band misses the ellipse. It depends
+    only on the tile column, so binning computes it once per column of a
+    Gaussian's box (:func:`~gi_numba.raster.binning.bin_gaussians`).
+    """
+    y_lo, y_hi = row_range(mx, my, slope, spread, ex, tx, xa, xa + (TILE - 1))
+    return math.ceil(y_lo - RUN_SLACK), math.floor(y_hi + RUN_SLACK)
+
+
+@numba.njit(**_inline)
+def column_tile_rows(mx, my, slope, spread, ex, tx, column, ty0, ty1):
+    """Tile rows ``[first, end)`` of the box rows ``[ty0, ty1)`` the ellipse reaches in tile column ``column``.
+
+    From :func:`band_rows`: tile row ``ty`` holds a reached pixel row exactly
+    when ``first_row // 16 <= ty <= last_row // 16``. ``first == end`` when none.
+    """
+    first_row, last_row = band_rows(mx, my, slope, spread, ex, tx, float(column * TILE))
+    first = max(ty0, first_row // TILE)
+    end = min(ty1, last_row // TILE + 1) if first_row <= last_row else first
+    return first, max(end, first)
+
+
+@numba.njit(**_inline)
 def tile_run(mx, my, slope, spread, ex, tx, x0, y0):
     """First pixel and pixel count of the rows of a tile that a Gaussian's ellipse reaches.
 
     The tile's top-left pixel is ``(x0, y0)`` and its pixels are numbered
-    row-major, so the rows ``[r0, r1]`` that :func:`row_range` allows over the
-    tile's columns are the one contiguous run ``[16 r0, 16 (r1 + 1))``. The row
-    range is widened by :data:`RUN_SLACK`. Count 0 when the ellipse misses the tile.
+    row-major, so the rows ``[r0, r1]`` of :func:`band_rows` inside the tile
+    are the one contiguous run ``[16 r0, 16 (r1 + 1))``. Count 0 when the
+    ellipse misses the tile.
     """
-    xa = float(x0)
-    y_lo, y_hi = row_range(mx, my, slope, spread, ex, tx, xa, xa + (TILE - 1))
-    r0 = max(math.ceil(y_lo - RUN_SLACK) - y0, 0)
-    r1 = min(math.floor(y_hi + RUN_SLACK) - y0, TILE - 1)
+    first, last = band_rows(mx, my, slope, spread, ex, tx, float(x0))
+    r0 = max(first - y0, 0)
+    r1 = min(last - y0, TILE - 1)
     if r1 < r0:
         return 0, 0
     return r0 * TILE, (r1 - r0 + 1) * TILE

@@ -28,7 +28,7 @@ class CpuRasterizer:
     def _project_and_bin(self, params, lam):
         conic, box, ellipse = project_gaussians(params, lam, self.n_tiles_x, self.n_tiles_y)
         check_entry_budget(count_entries(box), box.shape[0])
-        tiles = bin_gaussians(box, self.n_tiles_x, self.n_tiles_y)
+        tiles = bin_gaussians(params, box, ellipse, self.n_tiles_x, self.n_tiles_y)
         longest = longest_list(tiles[0])
         if not self._scratch.fits(longest):
             self._scratch = TileScratch.allocate(int(longest * 1.25) + 8)

@@ -36,7 +36,7 @@ def reference_projection(params, lam, height, width):
     return out
 
 
-def _alpha_maps(params, lam, height, width):
+def reference_alpha_maps(params, lam, height, width):
     """Yield ``(g, alpha (H, W), dx, dy, conic)`` for every rendered Gaussian."""
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float64)
     tile_x, tile_y = xs.astype(int) // TILE, ys.astype(int) // TILE
@@ -57,7 +57,7 @@ def reference_render(params, lam, height, width):
     """Unclamped sum ``out(p) = sum_g col_g alpha_g(p)`` as ``(3, H, W)`` float64."""
     out = np.zeros((3, height, width))
     p = np.asarray(params, np.float64)
-    for g, alpha, _, _, _ in _alpha_maps(params, lam, height, width):
+    for g, alpha, _, _, _ in reference_alpha_maps(params, lam, height, width):
         out += p[g, 5:8, None, None] * alpha
     return out
 
@@ -75,7 +75,7 @@ def reference_gradients(params, lam, target):
     out = reference_render(params, lam, height, width)
     grad_out = np.where((out >= 0) & (out <= 1), 2.0 * (np.clip(out, 0, 1) - target) / target.size, 0.0)
     grads = np.zeros_like(p)
-    for g, alpha, dx, dy, (A, B, C) in _alpha_maps(params, lam, height, width):
+    for g, alpha, dx, dy, (A, B, C) in reference_alpha_maps(params, lam, height, width):
         grads[g, 5:8] = (grad_out * alpha).sum(axis=(1, 2))
         dsigma = -alpha * np.einsum("c,chw->hw", p[g, 5:8], grad_out)
         grads[g, 0] = (dsigma * (A * dx + B * dy)).sum()
