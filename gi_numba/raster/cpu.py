@@ -1,8 +1,9 @@
 """CPU rasteriser: forward and fused forward+loss+backward tile kernels (ALGORITHM.md §2-§3).
 
-Work is Gaussian-major inside each 16x16 tile. A first pass over the tile's
-list finds, for each Gaussian, the rows of the tile its ellipse
-``alpha >= 1/255`` reaches (:func:`~gi_numba.raster.maths.tile_run`). The
+Work is Gaussian-major inside each 16x16 tile. Binning lists a Gaussian only
+in the tiles its ellipse ``alpha >= 1/255`` reaches; a first pass over the
+tile's list finds, for each, the rows of the tile it reaches
+(:func:`~gi_numba.raster.maths.tile_run`). The
 splat then walks those rows; along a row the exponent is a quadratic in the
 column offset (:func:`~gi_numba.raster.maths.sigma_in_row`), so one row of 16
 pixels is one 16-wide vector of plain float32 arithmetic, including the
@@ -29,8 +30,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from .maths import (TILE, U_CUTOFF, covariance_grad_from_conic_grad, exp_sixteenfold, row_terms, sigma_in_row,
-                    tile_run)
+from .maths import TILE, U_CUTOFF, exp_sixteenfold, gaussian_gradient, row_terms, sigma_in_row, tile_run
 
 _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 _TILE_PIXELS = TILE * TILE
@@ -156,8 +156,8 @@ def _write_tile(acc, x0, y0, height, width, image):
         for r in range(min(TILE, height - y0)):
             y = np.uint64(y0 + r)
             for q in range(min(TILE, width - x0)):
-                image[ch, y, np.uint64(x0 + q)] = min(max(acc[np.uint64(ch * _TILE_PIXELS + r * TILE + q)], _ZERO),
-                                                      _ONE)
+                value = acc[np.uint64(ch * _TILE_PIXELS + r * TILE + q)]
+                image[ch, y, np.uint64(x0 + q)] = min(max(value, _ZERO), _ONE)
 
 
 @numba.njit(parallel=True, cache=True, fastmath=_FASTMATH)
@@ -320,22 +320,6 @@ def render_loss_backward(params, conic, ellipse, tile_start, entry_gaussian, ent
 
 @numba.njit(parallel=True, cache=True, fastmath=_FASTMATH)
 def reduce_gradients(partials, gaussian_start, conic, grads):
-    """Sum each Gaussian's partials and map the conic gradient to ``(a, b, c)``.
-
-    ``grads`` is ``(N, 8)`` in the parameter layout (mean, covariance, colour).
-    """
+    """Sum each Gaussian's partials into its ``(N, 8)`` gradient row (:func:`~.maths.gaussian_gradient`)."""
     for g in numba.prange(grads.shape[0]):
-        mx = my = gA = gB = gC = cr = cg = cb = _ZERO
-        for s in range(gaussian_start[g], gaussian_start[g + 1]):
-            mx += partials[s, 0]
-            my += partials[s, 1]
-            gA += partials[s, 2]
-            gB += partials[s, 3]
-            gC += partials[s, 4]
-            cr += partials[s, 5]
-            cg += partials[s, 6]
-            cb += partials[s, 7]
-        ga, gb, gc = covariance_grad_from_conic_grad(conic[g, 0], conic[g, 1], conic[g, 2], gA, gB, gC)
-        grads[g, 0], grads[g, 1] = mx, my
-        grads[g, 2], grads[g, 3], grads[g, 4] = ga, gb, gc
-        grads[g, 5], grads[g, 6], grads[g, 7] = cr, cg, cb
+        gaussian_gradient(partials, gaussian_start[g], gaussian_start[g + 1], conic, g, grads)

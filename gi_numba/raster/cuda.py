@@ -50,9 +50,9 @@ def device_function(njit_function):
 fast_exp = device_function(maths.fast_exp)
 sigma_of = device_function(maths.sigma_of)
 project_one = device_function(maths.project_one)
-covariance_grad = device_function(maths.covariance_grad_from_conic_grad)
 tile_run = device_function(maths.tile_run)
 column_tile_rows = device_function(maths.column_tile_rows)
+gaussian_gradient = device_function(maths.gaussian_gradient)
 
 
 def blocks_for(n, threads=_LINEAR):
@@ -334,24 +334,10 @@ def _fused_kernel(params, conic, ellipse, tile_start, entry_gaussian, entry_slot
 
 @cuda.jit
 def _reduce_kernel(partials, gaussian_start, conic, grads):
-    """Sum Gaussian ``g``'s slots and map the conic gradient to ``(a, b, c)`` (one thread each)."""
+    """Sum Gaussian ``g``'s slots into its gradient row, as on the CPU (one thread each)."""
     g = cuda.grid(1)
-    if g >= grads.shape[0]:
-        return
-    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = _ZERO
-    for s in range(gaussian_start[g], gaussian_start[g + 1]):
-        s0 += partials[s, 0]
-        s1 += partials[s, 1]
-        s2 += partials[s, 2]
-        s3 += partials[s, 3]
-        s4 += partials[s, 4]
-        s5 += partials[s, 5]
-        s6 += partials[s, 6]
-        s7 += partials[s, 7]
-    ga, gb, gc = covariance_grad(conic[g, 0], conic[g, 1], conic[g, 2], s2, s3, s4)
-    grads[g, 0], grads[g, 1] = s0, s1
-    grads[g, 2], grads[g, 3], grads[g, 4] = ga, gb, gc
-    grads[g, 5], grads[g, 6], grads[g, 7] = s5, s6, s7
+    if g < grads.shape[0]:
+        gaussian_gradient(partials, gaussian_start[g], gaussian_start[g + 1], conic, g, grads)
 
 
 class DeviceTiles(NamedTuple):

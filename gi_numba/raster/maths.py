@@ -23,6 +23,7 @@ _inline = dict(cache=True, inline="always", fastmath=True)
 
 # float32 constants: a float64 literal would promote the hot loops to float64.
 _SIXTEENTH = np.float32(0.0625)
+_ZERO = np.float32(0.0)
 
 #: Coefficients of the degree-4 polynomial of ``exp(y)`` on ``[-ln 255 / 16, 0]``
 #: with the smallest largest relative error (8.1e-8), found by Lawson's
@@ -246,3 +247,28 @@ def covariance_grad_from_conic_grad(A, B, C, gA, gB, gC):
     gb = -(2.0 * A * B * gA + (B * B + A * C) * gB + 2.0 * B * C * gC)
     gc = -(B * B * gA + B * C * gB + C * C * gC)
     return ga, gb, gc
+
+
+@numba.njit(**_inline)
+def gaussian_gradient(partials, first, last, conic, g, grads):
+    """Gaussian ``g``'s row of ``grads``: its partials (slots ``first:last``) summed in slot order.
+
+    The partials are ``(mx, my, A, B, C, r, g, b)`` of each (tile, Gaussian)
+    entry; the conic part goes to ``(a, b, c)`` by
+    :func:`covariance_grad_from_conic_grad`, giving the parameter layout
+    (mean, covariance, colour).
+    """
+    mx = my = gA = gB = gC = cr = cg = cb = _ZERO
+    for s in range(first, last):
+        mx += partials[s, 0]
+        my += partials[s, 1]
+        gA += partials[s, 2]
+        gB += partials[s, 3]
+        gC += partials[s, 4]
+        cr += partials[s, 5]
+        cg += partials[s, 6]
+        cb += partials[s, 7]
+    ga, gb, gc = covariance_grad_from_conic_grad(conic[g, 0], conic[g, 1], conic[g, 2], gA, gB, gC)
+    grads[g, 0], grads[g, 1] = mx, my
+    grads[g, 2], grads[g, 3], grads[g, 4] = ga, gb, gc
+    grads[g, 5], grads[g, 6], grads[g, 7] = cr, cg, cb
