@@ -107,8 +107,7 @@ def counting_sort(params, box, ellipse, n_tiles_x, n_tiles_y, n_parts):
     walks the Gaussians whose box meets its band, in index order, and keeps
     the part of each column's tile rows inside the band, so a tile's list is
     in index order and the threads write disjoint, contiguous stretches of
-    the arrays. The result
-    does not depend on ``n_parts``.
+    the arrays. The result does not depend on ``n_parts``.
     """
     n = box.shape[0]
     n_tiles = n_tiles_x * n_tiles_y
