@@ -19,7 +19,7 @@ import numba
 import numpy as np
 
 from ..errors import GIError
-from .maths import column_tile_rows
+from .maths import gaussian_column_tile_rows
 
 #: Most (tile, Gaussian) entries one pass may hold: 2^28 entries take about
 #: 10 GiB with their gradient partials. More means Gaussians covering
@@ -76,11 +76,12 @@ def bin_gaussians(params, box, ellipse, n_tiles_x, n_tiles_y):
 
 @numba.njit(parallel=True, cache=True)
 def tile_rows_of_columns(params, box, ellipse):
-    """Tile rows ``[first, end)`` the ellipse reaches in each tile column of each box (:func:`column_tile_rows`).
+    """Tile rows ``[first, end)`` the ellipse reaches in each tile column of each box.
 
-    Column ``c`` of Gaussian ``g`` (``c`` from ``column_start[g]``) is tile
-    column ``box[g, 0] + c - column_start[g]``. Also returns each Gaussian's
-    number of entries.
+    :func:`~.maths.column_tile_rows` of every column; column ``c`` of
+    Gaussian ``g`` (``c`` from ``column_start[g]``) is tile column
+    ``box[g, 0] + c - column_start[g]``. Also returns each Gaussian's number
+    of entries.
     """
     n = box.shape[0]
     column_start = np.zeros(n + 1, np.int64)
@@ -90,11 +91,8 @@ def tile_rows_of_columns(params, box, ellipse):
     end = np.empty(column_start[n], np.int64)
     n_entries = np.zeros(n, np.int64)
     for g in numba.prange(n):
-        mx, my = np.float64(params[g, 0]), np.float64(params[g, 1])
         for c in range(column_start[g], column_start[g + 1]):
-            first[c], end[c] = column_tile_rows(
-                mx, my, np.float64(ellipse[g, 0]), np.float64(ellipse[g, 1]), np.float64(ellipse[g, 2]),
-                np.float64(ellipse[g, 3]), box[g, 0] + c - column_start[g], box[g, 2], box[g, 3])
+            first[c], end[c] = gaussian_column_tile_rows(params, ellipse, box, g, box[g, 0] + c - column_start[g])
             n_entries[g] += end[c] - first[c]
     return column_start, first, end, n_entries
 

@@ -30,7 +30,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from .maths import TILE, U_CUTOFF, exp_sixteenfold, gaussian_gradient, row_terms, sigma_in_row, tile_run
+from .maths import TILE, U_CUTOFF, exp_sixteenfold, gaussian_gradient, gaussian_tile_run, row_terms, sigma_in_row
 
 _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 _TILE_PIXELS = TILE * TILE
@@ -49,13 +49,6 @@ def _tile_coordinates():
     return (k % TILE).astype(np.float32), (k // TILE).astype(np.float32)
 
 
-@numba.njit(cache=True, inline="always")
-def _run_of(params, ellipse, g, x0, y0):
-    """:func:`~gi_numba.raster.maths.tile_run` of Gaussian ``g`` in the tile at ``(x0, y0)``, in float64."""
-    return tile_run(np.float64(params[g, 0]), np.float64(params[g, 1]), np.float64(ellipse[g, 0]),
-                    np.float64(ellipse[g, 1]), np.float64(ellipse[g, 2]), np.float64(ellipse[g, 3]), x0, y0)
-
-
 @numba.njit(cache=True)
 def count_run_pixels(params, ellipse, tile_start, entry_gaussian, n_tiles_x):
     """Number of Gaussian-pixel evaluations one pass makes (for benchmarks)."""
@@ -63,7 +56,7 @@ def count_run_pixels(params, ellipse, tile_start, entry_gaussian, n_tiles_x):
     for t in range(tile_start.size - 1):
         x0, y0 = (t % n_tiles_x) * TILE, (t // n_tiles_x) * TILE
         for e in range(tile_start[t], tile_start[t + 1]):
-            total += _run_of(params, ellipse, entry_gaussian[e], x0, y0)[1]
+            total += gaussian_tile_run(params, ellipse, entry_gaussian[e], x0, y0)[1]
     return total
 
 
@@ -77,7 +70,7 @@ def _tile_runs(params, ellipse, entry_gaussian, first, last, x0, y0, span):
     """
     offset = 0
     for j in range(last - first):
-        k0, count = _run_of(params, ellipse, entry_gaussian[first + j], x0, y0)
+        k0, count = gaussian_tile_run(params, ellipse, entry_gaussian[first + j], x0, y0)
         span[j, 0], span[j, 1], span[j, 2] = k0 // TILE, (k0 + count) // TILE, offset
         offset += count
 

@@ -50,22 +50,14 @@ def device_function(njit_function):
 fast_exp = device_function(maths.fast_exp)
 sigma_of = device_function(maths.sigma_of)
 project_one = device_function(maths.project_one)
-tile_run = device_function(maths.tile_run)
-column_tile_rows = device_function(maths.column_tile_rows)
+gaussian_tile_run = device_function(maths.gaussian_tile_run)
+gaussian_column_tile_rows = device_function(maths.gaussian_column_tile_rows)
 gaussian_gradient = device_function(maths.gaussian_gradient)
 
 
 def blocks_for(n, threads=_LINEAR):
     """Blocks of ``threads`` needed for one thread per item of ``n`` (at least one)."""
     return max((n + threads - 1) // threads, 1)
-
-
-@cuda.jit(device=True)
-def _tile_rows(params, ellipse, box, g, column):
-    """Tile rows ``[first, end)`` Gaussian ``g``'s ellipse reaches in tile column ``column``, as on the CPU."""
-    return column_tile_rows(np.float64(params[g, 0]), np.float64(params[g, 1]), np.float64(ellipse[g, 0]),
-                            np.float64(ellipse[g, 1]), np.float64(ellipse[g, 2]), np.float64(ellipse[g, 3]),
-                            column, box[g, 2], box[g, 3])
 
 
 @cuda.jit
@@ -85,7 +77,7 @@ def _project_kernel(params, lam, n_tiles_x, n_tiles_y, conic, ellipse, box, coun
     ellipse[g, 0], ellipse[g, 1], ellipse[g, 2], ellipse[g, 3] = slope, spread, ex, tx
     total = 0
     for column in range(tx0, tx1):
-        first, end = _tile_rows(params, ellipse, box, g, column)
+        first, end = gaussian_column_tile_rows(params, ellipse, box, g, column)
         total += end - first
     count[g] = total
 
@@ -158,7 +150,7 @@ def _count_tiles_kernel(params, ellipse, box, n_tiles_x, tile_count):
     if g >= box.shape[0]:
         return
     for tx in range(box[g, 0], box[g, 1]):
-        first, end = _tile_rows(params, ellipse, box, g, tx)
+        first, end = gaussian_column_tile_rows(params, ellipse, box, g, tx)
         for ty in range(first, end):
             cuda.atomic.add(tile_count, ty * n_tiles_x + tx, 1)
 
@@ -176,7 +168,7 @@ def _scatter_kernel(params, ellipse, box, n_tiles_x, gaussian_start, tile_start,
         return
     slot = gaussian_start[g]
     for tx in range(box[g, 0], box[g, 1]):
-        first, end = _tile_rows(params, ellipse, box, g, tx)
+        first, end = gaussian_column_tile_rows(params, ellipse, box, g, tx)
         for ty in range(first, end):
             t = ty * n_tiles_x + tx
             e = tile_start[t] + cuda.atomic.add(cursor, t, 1)
@@ -262,8 +254,7 @@ def _entry_partials(params, conic, ellipse, entry_gaussian, entry_slot, e, x0, y
     The same sums, in the same pixel order, as the CPU's ``_backward_tile``.
     """
     g = entry_gaussian[e]
-    k0, count = tile_run(np.float64(params[g, 0]), np.float64(params[g, 1]), np.float64(ellipse[g, 0]),
-                         np.float64(ellipse[g, 1]), np.float64(ellipse[g, 2]), np.float64(ellipse[g, 3]), x0, y0)
+    k0, count = gaussian_tile_run(params, ellipse, g, x0, y0)
     half_A, B, half_C = _HALF * conic[g, 0], conic[g, 1], _HALF * conic[g, 2]
     cr, cg, cb = params[g, 5], params[g, 6], params[g, 7]
     dx0 = params[g, 0] - np.float32(x0)

@@ -208,6 +208,29 @@ def tile_run(mx, my, slope, spread, ex, tx, x0, y0):
 
 
 @numba.njit(**_inline)
+def gaussian_tile_run(params, ellipse, g, x0, y0):
+    """:func:`tile_run` of Gaussian ``g`` of a pass's float32 ``params`` and ``ellipse``, widened to float64.
+
+    Binning (:func:`gaussian_column_tile_rows`) widens the same numbers the
+    same way, so the kernels find a row in every listed tile. Scalar calls
+    only, so the CUDA simulator can run it as a device function.
+    """
+    return tile_run(np.float64(params[g, 0]), np.float64(params[g, 1]), np.float64(ellipse[g, 0]),
+                    np.float64(ellipse[g, 1]), np.float64(ellipse[g, 2]), np.float64(ellipse[g, 3]), x0, y0)
+
+
+@numba.njit(**_inline)
+def gaussian_column_tile_rows(params, ellipse, box, g, column):
+    """:func:`column_tile_rows` of Gaussian ``g`` in tile column ``column`` of its box.
+
+    Widened to float64 as in :func:`gaussian_tile_run`.
+    """
+    return column_tile_rows(np.float64(params[g, 0]), np.float64(params[g, 1]), np.float64(ellipse[g, 0]),
+                            np.float64(ellipse[g, 1]), np.float64(ellipse[g, 2]), np.float64(ellipse[g, 3]),
+                            column, box[g, 2], box[g, 3])
+
+
+@numba.njit(**_inline)
 def row_terms(B, half_C, dy):
     """The parts of :func:`sigma_of` that are constant along a pixel row: ``(B dy, C/2 dy^2)``."""
     return B * dy, half_C * dy * dy
