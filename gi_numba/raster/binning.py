@@ -119,13 +119,7 @@ def counting_sort(params, box, ellipse, n_tiles_x, n_tiles_y, n_parts):
 
     tile_start = np.zeros(n_tiles + 1, np.int64)
     for p in numba.prange(n_parts):
-        for g in range(n):
-            if box[g, 3] <= bands[p] or box[g, 2] >= bands[p + 1]:
-                continue
-            for c in range(column_start[g], column_start[g + 1]):
-                tx = box[g, 0] + c - column_start[g]
-                for ty in range(max(first[c], bands[p]), min(end[c], bands[p + 1])):
-                    tile_start[ty * n_tiles_x + tx + 1] += 1
+        _count_band(box, column_start, first, end, n_tiles_x, bands[p], bands[p + 1], tile_start)
     for t in range(n_tiles):
         tile_start[t + 1] += tile_start[t]
 
@@ -133,18 +127,37 @@ def counting_sort(params, box, ellipse, n_tiles_x, n_tiles_y, n_parts):
     entry_slot = np.empty(tile_start[n_tiles], np.int32)
     cursor = tile_start[:-1].copy()
     for p in numba.prange(n_parts):
-        for g in range(n):
-            if box[g, 3] <= bands[p] or box[g, 2] >= bands[p + 1]:
-                continue
-            slot = gaussian_start[g]
-            for c in range(column_start[g], column_start[g + 1]):
-                tx = box[g, 0] + c - column_start[g]
-                lo = max(first[c], bands[p])
-                for ty in range(lo, min(end[c], bands[p + 1])):
-                    t = ty * n_tiles_x + tx
-                    e = cursor[t]
-                    cursor[t] = e + 1
-                    entry_gaussian[e] = g
-                    entry_slot[e] = slot + ty - first[c]
-                slot += end[c] - first[c]
+        _fill_band(box, column_start, first, end, gaussian_start, n_tiles_x, bands[p], bands[p + 1],
+                   cursor, entry_gaussian, entry_slot)
     return tile_start, entry_gaussian, entry_slot, gaussian_start
+
+
+@numba.njit(cache=True)
+def _count_band(box, column_start, first, end, n_tiles_x, band_lo, band_hi, tile_start):
+    """Add the entries of tile rows ``[band_lo, band_hi)`` to ``tile_start[t + 1]`` of their tile ``t``."""
+    for g in range(box.shape[0]):
+        if box[g, 3] <= band_lo or box[g, 2] >= band_hi:
+            continue
+        for c in range(column_start[g], column_start[g + 1]):
+            tx = box[g, 0] + c - column_start[g]
+            for ty in range(max(first[c], band_lo), min(end[c], band_hi)):
+                tile_start[ty * n_tiles_x + tx + 1] += 1
+
+
+@numba.njit(cache=True)
+def _fill_band(box, column_start, first, end, gaussian_start, n_tiles_x, band_lo, band_hi,
+               cursor, entry_gaussian, entry_slot):
+    """Write the entries of tile rows ``[band_lo, band_hi)`` at their tiles' ``cursor``, in Gaussian order."""
+    for g in range(box.shape[0]):
+        if box[g, 3] <= band_lo or box[g, 2] >= band_hi:
+            continue
+        slot = gaussian_start[g]
+        for c in range(column_start[g], column_start[g + 1]):
+            tx = box[g, 0] + c - column_start[g]
+            for ty in range(max(first[c], band_lo), min(end[c], band_hi)):
+                t = ty * n_tiles_x + tx
+                e = cursor[t]
+                cursor[t] = e + 1
+                entry_gaussian[e] = g
+                entry_slot[e] = slot + ty - first[c]
+            slot += end[c] - first[c]
