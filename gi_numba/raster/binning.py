@@ -48,7 +48,7 @@ def check_entry_budget(entries, n_gaussians):
 def bin_gaussians(params, box, ellipse, n_tiles_x, n_tiles_y):
     """Tile lists of the projected Gaussians (tutorial: step 2 of docs/tutorial.md).
 
-    A counting sort by tile, one band of tile rows per thread
+    A counting sort by tile, one range of Gaussians per thread
     (:func:`counting_sort`); the lists are the same whatever the thread count.
 
     Parameters
@@ -75,89 +75,80 @@ def bin_gaussians(params, box, ellipse, n_tiles_x, n_tiles_y):
 
 
 @numba.njit(parallel=True, cache=True)
-def tile_rows_of_columns(params, box, ellipse):
-    """Tile rows ``[first, end)`` the ellipse reaches in each tile column of each box.
-
-    :func:`~.maths.column_tile_rows` of every column; column ``c`` of
-    Gaussian ``g`` (``c`` from ``column_start[g]``) is tile column
-    ``box[g, 0] + c - column_start[g]``. Also returns each Gaussian's number
-    of entries.
-    """
-    n = box.shape[0]
-    column_start = np.zeros(n + 1, np.int64)
-    for g in range(n):
-        column_start[g + 1] = column_start[g] + box[g, 1] - box[g, 0]
-    first = np.empty(column_start[n], np.int64)
-    end = np.empty(column_start[n], np.int64)
-    n_entries = np.zeros(n, np.int64)
-    for g in numba.prange(n):
-        for c in range(column_start[g], column_start[g + 1]):
-            first[c], end[c] = gaussian_column_tile_rows(params, ellipse, box, g, box[g, 0] + c - column_start[g])
-            n_entries[g] += end[c] - first[c]
-    return column_start, first, end, n_entries
-
-
-@numba.njit(parallel=True, cache=True)
 def counting_sort(params, box, ellipse, n_tiles_x, n_tiles_y, n_parts):
-    """:func:`bin_gaussians` with the tile rows split into ``n_parts`` bands, one per thread.
+    """:func:`bin_gaussians` with the Gaussians split into ``n_parts`` index ranges, one per thread.
 
-    Each band counts, then fills, the lists of its own tiles: every thread
-    walks the Gaussians whose box meets its band, in index order, and keeps
-    the part of each column's tile rows inside the band, so a tile's list is
-    in index order and the threads write disjoint, contiguous stretches of
-    the arrays. The result does not depend on ``n_parts``.
+    Each part finds the tile rows of its Gaussians' columns and counts its
+    entries per tile (:func:`_rows_and_counts`). A tile's list then holds
+    part 0's entries, then part 1's, and so on, so each part fills its own
+    stretch of every list (:func:`_fill_part`) in index order: the lists
+    do not depend on ``n_parts``.
     """
     n = box.shape[0]
     n_tiles = n_tiles_x * n_tiles_y
-    column_start, first, end, n_entries = tile_rows_of_columns(params, box, ellipse)
+    column_start = np.zeros(n + 1, np.int64)
+    for g in range(n):
+        column_start[g + 1] = column_start[g] + box[g, 1] - box[g, 0]
+    parts = np.empty(n_parts + 1, np.int64)
+    for p in range(n_parts + 1):
+        parts[p] = n * p // n_parts
+
+    first = np.empty(column_start[n], np.int64)
+    end = np.empty(column_start[n], np.int64)
+    n_entries = np.zeros(n, np.int64)
+    counts = np.zeros((n_parts, n_tiles), np.int64)
+    for p in numba.prange(n_parts):
+        _rows_and_counts(params, box, ellipse, column_start, parts[p], parts[p + 1], n_tiles_x,
+                         first, end, n_entries, counts[p])
+
+    tile_start = np.zeros(n_tiles + 1, np.int64)
+    cursor = np.empty((n_parts, n_tiles), np.int64)
+    for t in range(n_tiles):
+        position = tile_start[t]
+        for p in range(n_parts):
+            cursor[p, t] = position
+            position += counts[p, t]
+        tile_start[t + 1] = position
     gaussian_start = np.zeros(n + 1, np.int64)
     for g in range(n):
         gaussian_start[g + 1] = gaussian_start[g] + n_entries[g]
-    bands = np.empty(n_parts + 1, np.int64)
-    for p in range(n_parts + 1):
-        bands[p] = n_tiles_y * p // n_parts
-
-    tile_start = np.zeros(n_tiles + 1, np.int64)
-    for p in numba.prange(n_parts):
-        _count_band(box, column_start, first, end, n_tiles_x, bands[p], bands[p + 1], tile_start)
-    for t in range(n_tiles):
-        tile_start[t + 1] += tile_start[t]
 
     entry_gaussian = np.empty(tile_start[n_tiles], np.int32)
     entry_slot = np.empty(tile_start[n_tiles], np.int32)
-    cursor = tile_start[:-1].copy()
     for p in numba.prange(n_parts):
-        _fill_band(box, column_start, first, end, gaussian_start, n_tiles_x, bands[p], bands[p + 1],
-                   cursor, entry_gaussian, entry_slot)
+        _fill_part(box, column_start, first, end, gaussian_start, parts[p], parts[p + 1], n_tiles_x,
+                   cursor[p], entry_gaussian, entry_slot)
     return tile_start, entry_gaussian, entry_slot, gaussian_start
 
 
 @numba.njit(cache=True)
-def _count_band(box, column_start, first, end, n_tiles_x, band_lo, band_hi, tile_start):
-    """Add the entries of tile rows ``[band_lo, band_hi)`` to ``tile_start[t + 1]`` of their tile ``t``."""
-    for g in range(box.shape[0]):
-        if box[g, 3] <= band_lo or box[g, 2] >= band_hi:
-            continue
+def _rows_and_counts(params, box, ellipse, column_start, g0, g1, n_tiles_x, first, end, n_entries, counts):
+    """Tile rows ``[first, end)`` of every box column of Gaussians ``g0:g1``, their entry counts, per-tile counts.
+
+    :func:`~.maths.column_tile_rows` of each column; column ``c`` of
+    Gaussian ``g`` (``c`` from ``column_start[g]``) is tile column
+    ``box[g, 0] + c - column_start[g]``.
+    """
+    for g in range(g0, g1):
         for c in range(column_start[g], column_start[g + 1]):
             tx = box[g, 0] + c - column_start[g]
-            for ty in range(max(first[c], band_lo), min(end[c], band_hi)):
-                tile_start[ty * n_tiles_x + tx + 1] += 1
+            first[c], end[c] = gaussian_column_tile_rows(params, ellipse, box, g, tx)
+            n_entries[g] += end[c] - first[c]
+            for ty in range(first[c], end[c]):
+                counts[ty * n_tiles_x + tx] += 1
 
 
 @numba.njit(cache=True)
-def _fill_band(box, column_start, first, end, gaussian_start, n_tiles_x, band_lo, band_hi,
-               cursor, entry_gaussian, entry_slot):
-    """Write the entries of tile rows ``[band_lo, band_hi)`` at their tiles' ``cursor``, in Gaussian order."""
-    for g in range(box.shape[0]):
-        if box[g, 3] <= band_lo or box[g, 2] >= band_hi:
-            continue
+def _fill_part(box, column_start, first, end, gaussian_start, g0, g1, n_tiles_x, cursor, entry_gaussian, entry_slot):
+    """Write the entries of Gaussians ``g0:g1`` at their tiles' ``cursor``, in index order."""
+    for g in range(g0, g1):
         slot = gaussian_start[g]
         for c in range(column_start[g], column_start[g + 1]):
             tx = box[g, 0] + c - column_start[g]
-            for ty in range(max(first[c], band_lo), min(end[c], band_hi)):
+            for ty in range(first[c], end[c]):
                 t = ty * n_tiles_x + tx
                 e = cursor[t]
                 cursor[t] = e + 1
                 entry_gaussian[e] = g
-                entry_slot[e] = slot + ty - first[c]
-            slot += end[c] - first[c]
+                entry_slot[e] = slot
+                slot += 1
