@@ -50,6 +50,8 @@ def bin_gaussians(params, box, ellipse, n_tiles_x, n_tiles_y):
 
     A counting sort by tile, one range of Gaussians per thread
     (:func:`counting_sort`); the lists are the same whatever the thread count.
+    Each range keeps a count per tile, so there are no more ranges than box
+    tiles per tile: the counts never take more room than the boxes' tiles.
 
     Parameters
     ----------
@@ -71,7 +73,8 @@ def bin_gaussians(params, box, ellipse, n_tiles_x, n_tiles_y):
     gaussian_start : (N + 1,) int64
         Slots of Gaussian ``g`` are ``gaussian_start[g]:gaussian_start[g + 1]``.
     """
-    return counting_sort(params, box, ellipse, n_tiles_x, n_tiles_y, numba.get_num_threads())
+    n_parts = min(numba.get_num_threads(), 1 + count_entries(box) // (n_tiles_x * n_tiles_y))
+    return counting_sort(params, box, ellipse, n_tiles_x, n_tiles_y, n_parts)
 
 
 @numba.njit(parallel=True, cache=True)
