@@ -52,6 +52,7 @@ def bin_gaussians(params, box, ellipse, n_tiles_x, n_tiles_y):
     (:func:`counting_sort`); the lists are the same whatever the thread count.
     Each range keeps a count per tile, so there are no more ranges than box
     tiles per tile: the counts never take more room than the boxes' tiles.
+    Raises :class:`GIError` when the boxes hold more than :data:`MAX_ENTRIES` tiles.
 
     Parameters
     ----------
@@ -73,7 +74,9 @@ def bin_gaussians(params, box, ellipse, n_tiles_x, n_tiles_y):
     gaussian_start : (N + 1,) int64
         Slots of Gaussian ``g`` are ``gaussian_start[g]:gaussian_start[g + 1]``.
     """
-    n_parts = min(numba.get_num_threads(), 1 + count_entries(box) // (n_tiles_x * n_tiles_y))
+    box_tiles = count_entries(box)
+    check_entry_budget(box_tiles, box.shape[0])
+    n_parts = min(numba.get_num_threads(), 1 + box_tiles // (n_tiles_x * n_tiles_y))
     return counting_sort(params, box, ellipse, n_tiles_x, n_tiles_y, n_parts)
 
 

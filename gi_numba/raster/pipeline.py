@@ -6,7 +6,7 @@ work buffers between calls, so a training step allocates almost nothing.
 
 import numpy as np
 
-from .binning import bin_gaussians, check_entry_budget, count_entries
+from .binning import bin_gaussians
 from .cpu import TileScratch, image_to_tiles, longest_list, reduce_gradients, render_forward, render_loss_backward
 from .project import project_gaussians, tile_grid
 
@@ -27,7 +27,6 @@ class CpuRasterizer:
 
     def _project_and_bin(self, params, lam):
         conic, box, ellipse = project_gaussians(params, lam, self.n_tiles_x, self.n_tiles_y)
-        check_entry_budget(count_entries(box), box.shape[0])
         tiles = bin_gaussians(params, box, ellipse, self.n_tiles_x, self.n_tiles_y)
         longest = longest_list(tiles[0])
         if not self._scratch.fits(longest):
