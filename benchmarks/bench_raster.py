@@ -55,10 +55,10 @@ def make_state(kind, n, height, width, rng):
 
 def evaluations(rasterizer, params, lam):
     """Gaussian-pixel evaluations of one pass, counted with the kernels' own run lengths."""
-    conic, box, ellipse = project_gaussians(params, lam, rasterizer.n_tiles_x, rasterizer.n_tiles_y)
-    tile_start, entry_gaussian, _, _ = bin_gaussians(params, box, ellipse, rasterizer.n_tiles_x, rasterizer.n_tiles_y)
-    return int(count_run_pixels(params, ellipse, tile_start, entry_gaussian, rasterizer.n_tiles_x)), \
-        int(entry_gaussian.size)
+    _, box, ellipse = project_gaussians(params, lam, rasterizer.n_tiles_x, rasterizer.n_tiles_y)
+    _, entry_gaussian, _, entry_rows, _ = bin_gaussians(params, box, ellipse, rasterizer.n_tiles_x,
+                                                        rasterizer.n_tiles_y)
+    return int(count_run_pixels(entry_rows)), int(entry_gaussian.size)
 
 
 def timed_calls(rasterizer, params, lam, height, width):

@@ -33,7 +33,8 @@ def compare_kernels(height, width, n, seed):
     cpu, gpu = CpuRasterizer(height, width), CudaRasterizer(height, width)
     cpu.set_target(target)
     gpu.set_target(target)
-    cpu_lists = cpu._project_and_bin(params, lam)[2]
+    tile_start, entry_gaussian, entry_slot, _, gaussian_start = cpu._project_and_bin(params, lam)[1]
+    cpu_lists = [tile_start, entry_gaussian, entry_slot, gaussian_start]
     gpu_tiles = gpu.project_and_bin(*(gpu_array(a) for a in (params, lam)))
     gpu_lists = [gpu_tiles.tile_start, gpu_tiles.entry_gaussian, gpu_tiles.entry_slot, gpu_tiles.gaussian_start]
     same_lists = all(np.array_equal(c, g.copy_to_host()) for c, g in zip(cpu_lists, gpu_lists))

@@ -54,19 +54,23 @@ def test_projection_matches_reference():
 
 
 def test_tile_lists_hold_the_box_tiles_the_ellipse_reaches():
-    """A tile lists exactly the Gaussians of whose box it is part and whose ellipse reaches it, in index order."""
+    """A tile lists exactly the Gaussians of whose box it is part and whose ellipse reaches it, in index order,
+    each with the rows of the tile its ellipse reaches."""
     params, lam, _ = _case(4, 50, 70, n=300)
     gx, gy = tile_grid(50, 70)
     _, box, ellipse = project_gaussians(params, lam, gx, gy)
-    tile_start, entry_gaussian, entry_slot, gaussian_start = bin_gaussians(params, box, ellipse, gx, gy)
+    tile_start, entry_gaussian, entry_slot, entry_rows, gaussian_start = bin_gaussians(params, box, ellipse, gx, gy)
     missed = 0
     for t in range(gx * gy):
         tx, ty = t % gx, t // gx
         in_box = [g for g in range(len(box)) if box[g, 0] <= tx < box[g, 1] and box[g, 2] <= ty < box[g, 3]]
-        reached = [g for g in in_box if tile_run(float(params[g, 0]), float(params[g, 1]),
-                                                 *(float(v) for v in ellipse[g]), tx * TILE, ty * TILE)[1] > 0]
+        runs = {g: tile_run(float(params[g, 0]), float(params[g, 1]), *(float(v) for v in ellipse[g]),
+                            tx * TILE, ty * TILE) for g in in_box}
+        reached = [g for g in in_box if runs[g][1] > 0]
         missed += len(in_box) - len(reached)
         assert list(entry_gaussian[tile_start[t]:tile_start[t + 1]]) == reached
+        rows = [(runs[g][0] // TILE, (runs[g][0] + runs[g][1]) // TILE) for g in reached]
+        assert [tuple(r) for r in entry_rows[tile_start[t]:tile_start[t + 1]]] == rows
     assert missed > 0.2 * len(entry_gaussian)  # boxes hold many tiles their ellipse misses
     assert sorted(entry_slot) == list(range(len(entry_slot)))
     for g in range(len(box)):
@@ -79,7 +83,7 @@ def test_every_reference_term_lies_in_a_listed_tile():
     params, lam, _ = _case(6, 50, 70, n=300)
     gx, gy = tile_grid(50, 70)
     _, box, ellipse = project_gaussians(params, lam, gx, gy)
-    tile_start, entry_gaussian, _, _ = bin_gaussians(params, box, ellipse, gx, gy)
+    tile_start, entry_gaussian, _, _, _ = bin_gaussians(params, box, ellipse, gx, gy)
     listed = {(int(t), int(g)) for t in range(gx * gy) for g in entry_gaussian[tile_start[t]:tile_start[t + 1]]}
     for g, alpha, _, _, _ in reference_alpha_maps(params, lam, 50, 70):
         ys, xs = np.nonzero(alpha)

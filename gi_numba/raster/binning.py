@@ -4,9 +4,11 @@ A Gaussian is listed in a tile of its box only when its ellipse
 ``alpha >= 1/255`` reaches the tile: the 3-sigma box is a square around an
 ellipse that is often long and thin, and most of its tiles would hold no
 term. For each tile column of the box,
-:func:`~gi_numba.raster.maths.column_tile_rows` gives the tile rows the
-ellipse reaches over that column. Then a counting sort by tile id; within a
-tile, Gaussians keep their index order, so every run produces the same lists.
+:func:`~gi_numba.raster.maths.band_rows` gives the pixel rows the ellipse
+reaches over that column, hence the tile rows it reaches. Then a counting
+sort by tile id; within a tile, Gaussians keep their index order, so every
+run produces the same lists. Each entry also keeps its rows inside its tile,
+so the kernels need not work them out again.
 
 Each (tile, Gaussian) pair is an *entry*. Besides the tile-sorted entry list,
 every entry also gets a *slot* in a Gaussian-sorted array (a Gaussian's
@@ -19,7 +21,7 @@ import numba
 import numpy as np
 
 from ..errors import GIError
-from .maths import gaussian_column_tile_rows
+from .maths import TILE, band_tile_rows, gaussian_band_rows, rows_in_tile
 
 #: Most (tile, Gaussian) entries one pass may hold: 2^28 entries take about
 #: 10 GiB with their gradient partials. More means Gaussians covering
@@ -71,6 +73,9 @@ def bin_gaussians(params, box, ellipse, n_tiles_x, n_tiles_y):
         Gaussian index of each entry.
     entry_slot : (E,) int32
         Slot of each entry in the Gaussian-sorted partials array.
+    entry_rows : (E, 2) int8
+        Rows ``[r0, r1)`` of its tile the entry's ellipse reaches
+        (:func:`~gi_numba.raster.maths.rows_in_tile`); never empty.
     gaussian_start : (N + 1,) int64
         Slots of Gaussian ``g`` are ``gaussian_start[g]:gaussian_start[g + 1]``.
     """
@@ -99,13 +104,13 @@ def counting_sort(params, box, ellipse, n_tiles_x, n_tiles_y, n_parts):
     for p in range(n_parts + 1):
         parts[p] = n * p // n_parts
 
-    first = np.empty(column_start[n], np.int64)
-    end = np.empty(column_start[n], np.int64)
+    rows = np.empty((column_start[n], 2), np.int64)
+    tile_rows = np.empty((column_start[n], 2), np.int64)
     n_entries = np.zeros(n, np.int64)
     counts = np.zeros((n_parts, n_tiles), np.int64)
     for p in numba.prange(n_parts):
         _rows_and_counts(params, box, ellipse, column_start, parts[p], parts[p + 1], n_tiles_x,
-                         first, end, n_entries, counts[p])
+                         rows, tile_rows, n_entries, counts[p])
 
     tile_start = np.zeros(n_tiles + 1, np.int64)
     cursor = np.empty((n_parts, n_tiles), np.int64)
@@ -121,40 +126,45 @@ def counting_sort(params, box, ellipse, n_tiles_x, n_tiles_y, n_parts):
 
     entry_gaussian = np.empty(tile_start[n_tiles], np.int32)
     entry_slot = np.empty(tile_start[n_tiles], np.int32)
+    entry_rows = np.empty((tile_start[n_tiles], 2), np.int8)
     for p in numba.prange(n_parts):
-        _fill_part(box, column_start, first, end, gaussian_start, parts[p], parts[p + 1], n_tiles_x,
-                   cursor[p], entry_gaussian, entry_slot)
-    return tile_start, entry_gaussian, entry_slot, gaussian_start
+        _fill_part(box, column_start, rows, tile_rows, gaussian_start, parts[p], parts[p + 1], n_tiles_x,
+                   cursor[p], entry_gaussian, entry_slot, entry_rows)
+    return tile_start, entry_gaussian, entry_slot, entry_rows, gaussian_start
 
 
 @numba.njit(cache=True)
-def _rows_and_counts(params, box, ellipse, column_start, g0, g1, n_tiles_x, first, end, n_entries, counts):
-    """Tile rows ``[first, end)`` of every box column of Gaussians ``g0:g1``, their entry counts, per-tile counts.
+def _rows_and_counts(params, box, ellipse, column_start, g0, g1, n_tiles_x, rows, tile_rows, n_entries, counts):
+    """Pixel rows and tile rows of every box column of Gaussians ``g0:g1``, their entry counts, per-tile counts.
 
-    :func:`~.maths.column_tile_rows` of each column; column ``c`` of
-    Gaussian ``g`` (``c`` from ``column_start[g]``) is tile column
-    ``box[g, 0] + c - column_start[g]``.
+    Column ``c`` of Gaussian ``g`` (``c`` from ``column_start[g]``) is tile
+    column ``box[g, 0] + c - column_start[g]``; ``rows[c]`` are the first and
+    last pixel row the ellipse reaches over it (:func:`~.maths.band_rows`),
+    ``tile_rows[c]`` the box's tile rows ``[first, end)`` that hold them.
     """
     for g in range(g0, g1):
         for c in range(column_start[g], column_start[g + 1]):
             tx = box[g, 0] + c - column_start[g]
-            first[c], end[c] = gaussian_column_tile_rows(params, ellipse, box, g, tx)
-            n_entries[g] += end[c] - first[c]
-            for ty in range(first[c], end[c]):
+            rows[c, 0], rows[c, 1] = gaussian_band_rows(params, ellipse, g, tx)
+            tile_rows[c, 0], tile_rows[c, 1] = band_tile_rows(rows[c, 0], rows[c, 1], box[g, 2], box[g, 3])
+            n_entries[g] += tile_rows[c, 1] - tile_rows[c, 0]
+            for ty in range(tile_rows[c, 0], tile_rows[c, 1]):
                 counts[ty * n_tiles_x + tx] += 1
 
 
 @numba.njit(cache=True)
-def _fill_part(box, column_start, first, end, gaussian_start, g0, g1, n_tiles_x, cursor, entry_gaussian, entry_slot):
+def _fill_part(box, column_start, rows, tile_rows, gaussian_start, g0, g1, n_tiles_x, cursor,
+               entry_gaussian, entry_slot, entry_rows):
     """Write the entries of Gaussians ``g0:g1`` at their tiles' ``cursor``, in index order."""
     for g in range(g0, g1):
         slot = gaussian_start[g]
         for c in range(column_start[g], column_start[g + 1]):
             tx = box[g, 0] + c - column_start[g]
-            for ty in range(first[c], end[c]):
+            for ty in range(tile_rows[c, 0], tile_rows[c, 1]):
                 t = ty * n_tiles_x + tx
                 e = cursor[t]
                 cursor[t] = e + 1
                 entry_gaussian[e] = g
                 entry_slot[e] = slot
+                entry_rows[e, 0], entry_rows[e, 1] = rows_in_tile(rows[c, 0], rows[c, 1], ty * TILE)
                 slot += 1

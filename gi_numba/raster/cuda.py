@@ -51,8 +51,19 @@ fast_exp = device_function(maths.fast_exp)
 sigma_of = device_function(maths.sigma_of)
 project_one = device_function(maths.project_one)
 gaussian_tile_run = device_function(maths.gaussian_tile_run)
-gaussian_column_tile_rows = device_function(maths.gaussian_column_tile_rows)
+gaussian_band_rows = device_function(maths.gaussian_band_rows)
+band_tile_rows = device_function(maths.band_tile_rows)
 gaussian_gradient = device_function(maths.gaussian_gradient)
+
+
+@cuda.jit(device=True)
+def gaussian_column_tile_rows(params, ellipse, box, g, column):
+    """Tile rows ``[first, end)`` of Gaussian ``g``'s box its ellipse reaches in tile column ``column``.
+
+    The same rows as the CPU's binning (:func:`~.binning.counting_sort`) finds.
+    """
+    first_row, last_row = gaussian_band_rows(params, ellipse, g, column)
+    return band_tile_rows(first_row, last_row, box[g, 2], box[g, 3])
 
 
 def blocks_for(n, threads=_LINEAR):

@@ -171,23 +171,34 @@ def band_rows(mx, my, slope, spread, ex, tx, xa):
     :func:`row_range` widened by :data:`RUN_SLACK` and rounded inwards to
     whole rows; ``first > last`` when the band misses the ellipse. It depends
     only on the tile column, so binning computes it once per column of a
-    Gaussian's box (:func:`~gi_numba.raster.binning.bin_gaussians`).
+    Gaussian's box and gives each entry its rows in the tile
+    (:func:`~gi_numba.raster.binning.bin_gaussians`).
     """
     y_lo, y_hi = row_range(mx, my, slope, spread, ex, tx, xa, xa + (TILE - 1))
     return math.ceil(y_lo - RUN_SLACK), math.floor(y_hi + RUN_SLACK)
 
 
 @numba.njit(**_inline)
-def column_tile_rows(mx, my, slope, spread, ex, tx, column, ty0, ty1):
-    """Tile rows ``[first, end)`` of the box rows ``[ty0, ty1)`` the ellipse reaches in tile column ``column``.
+def band_tile_rows(first_row, last_row, ty0, ty1):
+    """Tile rows ``[first, end)`` of the box rows ``[ty0, ty1)`` that hold a pixel row of ``[first_row, last_row]``.
 
-    From :func:`band_rows`: tile row ``ty`` holds a reached pixel row exactly
-    when ``first_row // 16 <= ty <= last_row // 16``. ``first == end`` when none.
+    Tile row ``ty`` holds a reached pixel row exactly when
+    ``first_row // 16 <= ty <= last_row // 16``. ``first == end`` when none.
     """
-    first_row, last_row = band_rows(mx, my, slope, spread, ex, tx, float(column * TILE))
     first = max(ty0, first_row // TILE)
     end = min(ty1, last_row // TILE + 1) if first_row <= last_row else first
     return first, max(end, first)
+
+
+@numba.njit(**_inline)
+def rows_in_tile(first_row, last_row, y0):
+    """Rows ``[r0, r1)`` (0 to 16) of the tile whose top row is ``y0`` inside the pixel rows ``[first_row, last_row]``.
+
+    ``r0 == r1`` when the band misses the tile.
+    """
+    r0 = max(first_row - y0, 0)
+    r1 = min(last_row - y0 + 1, TILE)
+    return r0, max(r1, r0)
 
 
 @numba.njit(**_inline)
@@ -195,39 +206,33 @@ def tile_run(mx, my, slope, spread, ex, tx, x0, y0):
     """First pixel and pixel count of the rows of a tile that a Gaussian's ellipse reaches.
 
     The tile's top-left pixel is ``(x0, y0)`` and its pixels are numbered
-    row-major, so the rows ``[r0, r1]`` of :func:`band_rows` inside the tile
-    are the one contiguous run ``[16 r0, 16 (r1 + 1))``. Count 0 when the
-    ellipse misses the tile.
+    row-major, so the rows ``[r0, r1)`` of :func:`band_rows` inside the tile
+    (:func:`rows_in_tile`) are the one contiguous run ``[16 r0, 16 r1)``.
+    Count 0 when the ellipse misses the tile.
     """
     first, last = band_rows(mx, my, slope, spread, ex, tx, float(x0))
-    r0 = max(first - y0, 0)
-    r1 = min(last - y0, TILE - 1)
-    if r1 < r0:
-        return 0, 0
-    return r0 * TILE, (r1 - r0 + 1) * TILE
+    r0, r1 = rows_in_tile(first, last, y0)
+    return r0 * TILE, (r1 - r0) * TILE
 
 
 @numba.njit(**_inline)
 def gaussian_tile_run(params, ellipse, g, x0, y0):
     """:func:`tile_run` of Gaussian ``g`` of a pass's float32 ``params`` and ``ellipse``, widened to float64.
 
-    Binning (:func:`gaussian_column_tile_rows`) widens the same numbers the
-    same way, so the kernels find a row in every listed tile. Scalar calls
-    only, so the CUDA simulator can run it as a device function.
+    Binning (:func:`gaussian_band_rows`) widens the same numbers the
+    same way, so a kernel that computes its rows finds a row in every listed
+    tile. Scalar calls only, so the CUDA simulator can run it as a device function.
     """
     return tile_run(np.float64(params[g, 0]), np.float64(params[g, 1]), np.float64(ellipse[g, 0]),
                     np.float64(ellipse[g, 1]), np.float64(ellipse[g, 2]), np.float64(ellipse[g, 3]), x0, y0)
 
 
 @numba.njit(**_inline)
-def gaussian_column_tile_rows(params, ellipse, box, g, column):
-    """:func:`column_tile_rows` of Gaussian ``g`` in tile column ``column`` of its box.
-
-    Widened to float64 as in :func:`gaussian_tile_run`.
-    """
-    return column_tile_rows(np.float64(params[g, 0]), np.float64(params[g, 1]), np.float64(ellipse[g, 0]),
-                            np.float64(ellipse[g, 1]), np.float64(ellipse[g, 2]), np.float64(ellipse[g, 3]),
-                            column, box[g, 2], box[g, 3])
+def gaussian_band_rows(params, ellipse, g, column):
+    """:func:`band_rows` of Gaussian ``g`` over tile column ``column``, widened to float64 as in :func:`gaussian_tile_run`."""
+    return band_rows(np.float64(params[g, 0]), np.float64(params[g, 1]), np.float64(ellipse[g, 0]),
+                     np.float64(ellipse[g, 1]), np.float64(ellipse[g, 2]), np.float64(ellipse[g, 3]),
+                     float(column * TILE))
 
 
 @numba.njit(**_inline)

@@ -7,7 +7,8 @@ work buffers between calls, so a training step allocates almost nothing.
 import numpy as np
 
 from .binning import bin_gaussians
-from .cpu import TileScratch, image_to_tiles, longest_list, reduce_gradients, render_forward, render_loss_backward
+from .cpu import (TileScratch, aligned_zeros, image_to_tiles, longest_list, reduce_gradients, render_forward,
+                  render_loss_backward)
 from .project import project_gaussians, tile_grid
 
 
@@ -22,7 +23,7 @@ class CpuRasterizer:
     def __init__(self, height, width):
         self.height, self.width = int(height), int(width)
         self.n_tiles_x, self.n_tiles_y = tile_grid(self.height, self.width)
-        self._partials = np.zeros((0, 8), np.float32)
+        self._partials = aligned_zeros((0, 8))
         self._scratch = TileScratch.allocate(0)
 
     def _project_and_bin(self, params, lam):
@@ -31,29 +32,31 @@ class CpuRasterizer:
         longest = longest_list(tiles[0])
         if not self._scratch.fits(longest):
             self._scratch = TileScratch.allocate(int(longest * 1.25) + 8)
-        return conic, ellipse, tiles
+        return conic, tiles
 
     def render(self, params, lam, out=None):
         """Clamped render ``(3, H, W)`` float32, into ``out`` when given."""
         params = np.ascontiguousarray(params, np.float32)
-        conic, ellipse, (tile_start, entry_gaussian, _, _) = self._project_and_bin(params, lam)
+        conic, (tile_start, entry_gaussian, _, entry_rows, _) = self._project_and_bin(params, lam)
         if out is None:
             out = np.empty((3, self.height, self.width), np.float32)
-        render_forward(params, conic, ellipse, tile_start, entry_gaussian, self.n_tiles_x, self._scratch, out)
+        render_forward(params, conic, tile_start, entry_gaussian, entry_rows, self.n_tiles_x, self._scratch, out)
         return out
 
     def set_target(self, target):
         """Fix the ``(3, H, W)`` target image of :meth:`loss_and_gradients`."""
-        self._target_tiles = image_to_tiles(np.ascontiguousarray(target, np.float32))
+        tiles = image_to_tiles(np.ascontiguousarray(target, np.float32))
+        self._target_tiles = aligned_zeros(tiles.shape)
+        self._target_tiles[:] = tiles
 
     def loss_and_gradients(self, params, lam):
         """Sum of squared errors of the clamped render and ``dL/dparams`` ``(N, 8)`` of the MSE."""
-        conic, ellipse, (tile_start, entry_gaussian, entry_slot, gaussian_start) = \
+        conic, (tile_start, entry_gaussian, entry_slot, entry_rows, gaussian_start) = \
             self._project_and_bin(params, lam)
         n_entries = entry_gaussian.size
         if self._partials.shape[0] < n_entries:
-            self._partials = np.empty((int(n_entries * 1.25) + 64, 8), np.float32)
-        sse = render_loss_backward(params, conic, ellipse, tile_start, entry_gaussian, entry_slot,
+            self._partials = aligned_zeros((int(n_entries * 1.25) + 64, 8))
+        sse = render_loss_backward(params, conic, tile_start, entry_gaussian, entry_slot, entry_rows,
                                    self._target_tiles, self.height, self.width, self.n_tiles_x,
                                    self._scratch, self._partials)
         grads = np.empty_like(params)
