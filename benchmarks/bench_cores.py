@@ -47,6 +47,37 @@ def timed_ms(fn, calls=1):
     return 1e3 * (time.perf_counter() - start) / calls
 
 
+class CoreProbe:
+    """Times :func:`multiply_adds` on one and on two threads each time it is called.
+
+    Callable with any arguments, so it can be a fit's ``progress`` callback;
+    ``seconds`` is the time it has taken, to subtract from a timed fit.
+    """
+
+    def __init__(self, repeats=20_000):
+        self.x = np.random.default_rng(0).uniform(0, 1, 256).astype(np.float32)
+        self.one, self.two = np.zeros((1, self.x.size), np.float32), np.zeros((2, self.x.size), np.float32)
+        self.repeats, self.samples, self.seconds = repeats, [], 0.0
+        multiply_adds(self.x, 1, self.one)
+        multiply_adds(self.x, 1, self.two)
+
+    def __call__(self, *_):
+        start = time.perf_counter()
+        t1 = timed_ms(lambda: multiply_adds(self.x, self.repeats, self.one))
+        t2 = timed_ms(lambda: multiply_adds(self.x, self.repeats, self.two))
+        self.samples.append((t1, t2))
+        self.seconds += time.perf_counter() - start
+        return t1, t2
+
+    def cores(self):
+        """Mean of ``2 t1 / t2`` over the samples: about 2 with a core per thread, 1 with one shared core."""
+        return float(np.mean([2 * t1 / t2 for t1, t2 in self.samples]))
+
+    def two_thread_ms(self):
+        """Median two-thread time: the same on a quiet machine, longer when the host gives us less."""
+        return float(np.median([t2 for _, t2 in self.samples]))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=60.0)
@@ -59,11 +90,8 @@ def main(argv=None):
     rasterizer = make_rasterizer("cpu", height, width)
     rasterizer.set_target(target.transpose(2, 0, 1))
     params, lam = make_state("trained", 5000, height, width, np.random.default_rng(0))
-    x = np.random.default_rng(0).uniform(0, 1, 256).astype(np.float32)
-    one, two = np.zeros((1, x.size), np.float32), np.zeros((2, x.size), np.float32)
     rasterizer.loss_and_gradients(params, lam)
-    multiply_adds(x, 1, one)
-    multiply_adds(x, 1, two)
+    probe = CoreProbe(repeats=40_000)
 
     samples = []
     if not args.json:
@@ -71,8 +99,7 @@ def main(argv=None):
     start = time.perf_counter()
     while time.perf_counter() - start < args.seconds:
         pass_ms = timed_ms(lambda: rasterizer.loss_and_gradients(params, lam), 100)
-        t1 = timed_ms(lambda: multiply_adds(x, 40_000, one))
-        t2 = timed_ms(lambda: multiply_adds(x, 40_000, two))
+        t1, t2 = probe()
         sample = dict(s=round(time.perf_counter() - start, 1), pass_ms=round(pass_ms, 3), fma1_ms=round(t1, 2),
                       fma2_ms=round(t2, 2), cores=round(2 * t1 / t2, 2))
         samples.append(sample)

@@ -1,9 +1,15 @@
 """Whole fits: quality and time per image.
 
 Fits each image at each budget and prints a table: image, N, iterations,
-PSNR, MS-SSIM, fit seconds, ms per iteration, render ms (median of 10). With
-``--json`` one JSON object per image and budget is printed per line instead.
-A mean row closes the table.
+PSNR, MS-SSIM, fit seconds, ms per iteration, render ms (median of 10), and
+what the machine gave the fit: twenty times during each fit,
+``bench_cores.py``'s probe times a pure multiply-add loop on two threads
+(``fma ms``, median: longer when the host is busy) and checks whether the two
+threads have a core each (``cores`` about 2) or share one (about 1), the
+main reasons the same fit takes different times on a virtual machine (the
+probe's own time is not counted in the fit's). With ``--json`` one JSON
+object per image and budget is printed per line instead. A mean row closes
+the table.
 
     python benchmarks/bench_fit.py ../shared/data/kodak/kodim0{1,2,3}.png -n 5000 --iterations 50000
     python benchmarks/bench_fit.py --kodak -n 5000            # all 24 Kodak images
@@ -18,6 +24,7 @@ import numba
 import numpy as np
 
 import gi_numba
+from bench_cores import CoreProbe
 from gi_numba.bench.represent import render_fps
 from gi_numba.image_io import load_image
 
@@ -49,17 +56,22 @@ def main(argv=None):
     if not args.json:
         print(f"model={args.model} densify={args.densify} caf={args.caf} seed={args.seed} "
               f"threads={numba.get_num_threads()}")
-        print(f"{'image':12} {'N':>6} {'iters':>6} {'PSNR':>7} {'MS-SSIM':>8} {'fit s':>7} {'ms/it':>6} {'render ms':>9}")
+        print(f"{'image':12} {'N':>6} {'iters':>6} {'PSNR':>7} {'MS-SSIM':>8} {'fit s':>7} {'ms/it':>6} {'render ms':>9} "
+              f"{'fma ms':>6} {'cores':>5}")
     for path in images:
         target, _ = load_image(path)
         for n in args.n:
+            probe = CoreProbe()
             model = gi_numba.fit(target, n, iterations=args.iterations, seed=args.seed, model=args.model,
-                                 densify=args.densify, caf=args.caf)
+                                 densify=args.densify, caf=args.caf, progress=probe,
+                                 progress_every=max(args.iterations // 20, 1))
+            seconds = model.stats["seconds"] - probe.seconds
             rendered = model.render()
             row = dict(image=path.stem, n=n, iterations=args.iterations,
                        psnr=gi_numba.psnr(rendered, target), ms_ssim=gi_numba.ms_ssim(rendered, target),
-                       seconds=model.stats["seconds"], ms_per_iteration=1e3 * model.stats["seconds"] / args.iterations,
-                       render_ms=1e3 / render_fps(model), n_gaussians=model.n_gaussians)
+                       seconds=seconds, ms_per_iteration=1e3 * seconds / args.iterations,
+                       render_ms=1e3 / render_fps(model), fma_ms=probe.two_thread_ms(), cores=probe.cores(),
+                       n_gaussians=model.n_gaussians)
             rows.append(row)
             if args.save_dir:
                 args.save_dir.mkdir(parents=True, exist_ok=True)
@@ -70,13 +82,13 @@ def main(argv=None):
                 _print_row(row)
     if not args.json and len(rows) > 1:
         mean = {k: float(np.mean([r[k] for r in rows])) for k in
-                ("psnr", "ms_ssim", "seconds", "ms_per_iteration", "render_ms")}
+                ("psnr", "ms_ssim", "seconds", "ms_per_iteration", "render_ms", "fma_ms", "cores")}
         _print_row(dict(image="mean", n=rows[0]["n"] if len(args.n) == 1 else 0, iterations=args.iterations, **mean))
 
 
 def _print_row(r):
     print(f"{r['image']:12} {r['n']:6d} {r['iterations']:6d} {r['psnr']:7.2f} {r['ms_ssim']:8.4f} "
-          f"{r['seconds']:7.1f} {r['ms_per_iteration']:6.2f} {r['render_ms']:9.2f}", flush=True)
+          f"{r['seconds']:7.1f} {r['ms_per_iteration']:6.2f} {r['render_ms']:9.2f} {r['fma_ms']:6.2f} {r['cores']:5.2f}", flush=True)
 
 
 if __name__ == "__main__":
