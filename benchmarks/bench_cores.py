@@ -70,8 +70,8 @@ class CoreProbe:
         return t1, t2
 
     def cores(self):
-        """Mean of ``2 t1 / t2`` over the samples: about 2 with a core per thread, 1 with one shared core."""
-        return float(np.mean([2 * t1 / t2 for t1, t2 in self.samples]))
+        """Median of ``2 t1 / t2`` over the samples: about 2 with a core per thread, 1 with one shared core."""
+        return float(np.median([2 * t1 / t2 for t1, t2 in self.samples]))
 
     def two_thread_ms(self):
         """Median two-thread time: the same on a quiet machine, longer when the host gives us less."""
