@@ -105,12 +105,11 @@ def counting_sort(params, box, ellipse, n_tiles_x, n_tiles_y, n_parts):
         parts[p] = n * p // n_parts
 
     rows = np.empty((column_start[n], 2), np.int64)
-    tile_rows = np.empty((column_start[n], 2), np.int64)
     n_entries = np.zeros(n, np.int64)
     counts = np.zeros((n_parts, n_tiles), np.int64)
     for p in numba.prange(n_parts):
         _rows_and_counts(params, box, ellipse, column_start, parts[p], parts[p + 1], n_tiles_x,
-                         rows, tile_rows, n_entries, counts[p])
+                         rows, n_entries, counts[p])
 
     tile_start = np.zeros(n_tiles + 1, np.int64)
     cursor = np.empty((n_parts, n_tiles), np.int64)
@@ -128,39 +127,41 @@ def counting_sort(params, box, ellipse, n_tiles_x, n_tiles_y, n_parts):
     entry_slot = np.empty(tile_start[n_tiles], np.int32)
     entry_rows = np.empty((tile_start[n_tiles], 2), np.int8)
     for p in numba.prange(n_parts):
-        _fill_part(box, column_start, rows, tile_rows, gaussian_start, parts[p], parts[p + 1], n_tiles_x,
+        _fill_part(box, column_start, rows, gaussian_start, parts[p], parts[p + 1], n_tiles_x,
                    cursor[p], entry_gaussian, entry_slot, entry_rows)
     return tile_start, entry_gaussian, entry_slot, entry_rows, gaussian_start
 
 
 @numba.njit(cache=True)
-def _rows_and_counts(params, box, ellipse, column_start, g0, g1, n_tiles_x, rows, tile_rows, n_entries, counts):
-    """Pixel rows and tile rows of every box column of Gaussians ``g0:g1``, their entry counts, per-tile counts.
+def _rows_and_counts(params, box, ellipse, column_start, g0, g1, n_tiles_x, rows, n_entries, counts):
+    """Pixel rows of every box column of Gaussians ``g0:g1``, their entry counts, per-tile counts.
 
     Column ``c`` of Gaussian ``g`` (``c`` from ``column_start[g]``) is tile
     column ``box[g, 0] + c - column_start[g]``; ``rows[c]`` are the first and
-    last pixel row the ellipse reaches over it (:func:`~.maths.band_rows`),
-    ``tile_rows[c]`` the box's tile rows ``[first, end)`` that hold them.
+    last pixel row the ellipse reaches over it (:func:`~.maths.band_rows`).
+    The box's tile rows that hold them (:func:`~.maths.band_tile_rows`) are
+    the column's entries.
     """
     for g in range(g0, g1):
         for c in range(column_start[g], column_start[g + 1]):
             tx = box[g, 0] + c - column_start[g]
             rows[c, 0], rows[c, 1] = gaussian_band_rows(params, ellipse, g, tx)
-            tile_rows[c, 0], tile_rows[c, 1] = band_tile_rows(rows[c, 0], rows[c, 1], box[g, 2], box[g, 3])
-            n_entries[g] += tile_rows[c, 1] - tile_rows[c, 0]
-            for ty in range(tile_rows[c, 0], tile_rows[c, 1]):
+            first, end = band_tile_rows(rows[c, 0], rows[c, 1], box[g, 2], box[g, 3])
+            n_entries[g] += end - first
+            for ty in range(first, end):
                 counts[ty * n_tiles_x + tx] += 1
 
 
 @numba.njit(cache=True)
-def _fill_part(box, column_start, rows, tile_rows, gaussian_start, g0, g1, n_tiles_x, cursor,
+def _fill_part(box, column_start, rows, gaussian_start, g0, g1, n_tiles_x, cursor,
                entry_gaussian, entry_slot, entry_rows):
     """Write the entries of Gaussians ``g0:g1`` at their tiles' ``cursor``, in index order."""
     for g in range(g0, g1):
         slot = gaussian_start[g]
         for c in range(column_start[g], column_start[g + 1]):
             tx = box[g, 0] + c - column_start[g]
-            for ty in range(tile_rows[c, 0], tile_rows[c, 1]):
+            first, end = band_tile_rows(rows[c, 0], rows[c, 1], box[g, 2], box[g, 3])
+            for ty in range(first, end):
                 t = ty * n_tiles_x + tx
                 e = cursor[t]
                 cursor[t] = e + 1
