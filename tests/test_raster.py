@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import random_gaussians
-from gi_numba.raster.binning import bin_gaussians, counting_sort
+from gi_numba.raster.binning import balanced_parts, bin_gaussians, counting_sort
 from gi_numba.raster.pipeline import CpuRasterizer
 from gi_numba.raster.project import project_gaussians, tile_grid
 from gi_numba.raster.maths import TILE, tile_run
@@ -99,6 +99,22 @@ def test_tile_lists_do_not_depend_on_the_split(n_parts):
     expected = bin_gaussians(params, box, ellipse, gx, gy)
     for got, want in zip(counting_sort(params, box, ellipse, gx, gy, n_parts), expected):
         assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("n_parts", [1, 2, 3, 7])
+def test_binning_parts_share_the_work(n_parts):
+    """Each thread's range of Gaussians holds about its share of box columns plus box tiles."""
+    params, lam, _ = _case(5, 50, 70, n=300)
+    params[150:, 2:5] *= 0.05                       # later Gaussians small, as growth makes them
+    gx, gy = tile_grid(50, 70)
+    _, box, _ = project_gaussians(params, lam, gx, gy)
+    widths = (box[:, 1] - box[:, 0]).astype(np.int64)
+    column_start = np.concatenate([[0], np.cumsum(widths)])
+    work = widths + widths * (box[:, 3] - box[:, 2])
+    parts = balanced_parts(box, column_start, n_parts)
+    assert parts[0] == 0 and parts[-1] == len(params) and np.all(np.diff(parts) >= 0)
+    shares = [work[parts[p]:parts[p + 1]].sum() for p in range(n_parts)]
+    assert max(shares) <= work.sum() / n_parts + work.max()
 
 
 @pytest.mark.parametrize("height,width", SIZES)

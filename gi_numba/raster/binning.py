@@ -89,7 +89,7 @@ def bin_gaussians(params, box, ellipse, n_tiles_x, n_tiles_y):
 def counting_sort(params, box, ellipse, n_tiles_x, n_tiles_y, n_parts):
     """:func:`bin_gaussians` with the Gaussians split into ``n_parts`` index ranges, one per thread.
 
-    Each part finds the tile rows of its Gaussians' columns and counts its
+    The ranges hold about equal work (:func:`balanced_parts`). Each part finds the tile rows of its Gaussians' columns and counts its
     entries per tile (:func:`_rows_and_counts`). A tile's list then holds
     part 0's entries, then part 1's, and so on, so each part fills its own
     stretch of every list (:func:`_fill_part`) in index order: the lists
@@ -100,9 +100,7 @@ def counting_sort(params, box, ellipse, n_tiles_x, n_tiles_y, n_parts):
     column_start = np.zeros(n + 1, np.int64)
     for g in range(n):
         column_start[g + 1] = column_start[g] + box[g, 1] - box[g, 0]
-    parts = np.empty(n_parts + 1, np.int64)
-    for p in range(n_parts + 1):
-        parts[p] = n * p // n_parts
+    parts = balanced_parts(box, column_start, n_parts)
 
     rows = np.empty((column_start[n], 2), np.int64)
     n_entries = np.zeros(n, np.int64)
@@ -130,6 +128,28 @@ def counting_sort(params, box, ellipse, n_tiles_x, n_tiles_y, n_parts):
         _fill_part(box, column_start, rows, gaussian_start, parts[p], parts[p + 1], n_tiles_x,
                    cursor[p], entry_gaussian, entry_slot, entry_rows)
     return tile_start, entry_gaussian, entry_slot, entry_rows, gaussian_start
+
+
+@numba.njit(cache=True)
+def balanced_parts(box, column_start, n_parts):
+    """Split the Gaussians into ``n_parts`` index ranges of about equal binning work.
+
+    A Gaussian's work is its box columns (rows to find) plus its box tiles (at
+    most that many entries to count and write). Gaussians grown late in a fit
+    are smaller than the first ones, so equal index ranges would not balance.
+    Returns the ``n_parts + 1`` range bounds.
+    """
+    n = box.shape[0]
+    work = np.empty(n + 1, np.int64)
+    work[0] = 0
+    for g in range(n):
+        work[g + 1] = work[g] + column_start[g + 1] - column_start[g] + \
+            (box[g, 1] - box[g, 0]) * (box[g, 3] - box[g, 2])
+    parts = np.empty(n_parts + 1, np.int64)
+    for p in range(n_parts + 1):
+        parts[p] = np.searchsorted(work, work[n] * p // n_parts)
+    parts[n_parts] = n
+    return parts
 
 
 @numba.njit(cache=True)
