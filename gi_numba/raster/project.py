@@ -22,12 +22,13 @@ def project_gaussians(params, lam, grid_x, grid_y):
         Tile box ``(tx0, tx1, ty0, ty1)``, upper ends exclusive; all zero for a
         Gaussian that is not rendered (``det <= 0`` or not finite, minor radius
         < 1, empty box, or a mean that is not finite).
-    ellipse : (N, 5) float32
-        ``(a', b', det, ex, tx)``: filtered covariance entries, its determinant,
-        the half-width ``sqrt(2 ln255 a')`` of the ellipse ``alpha >= 1/255`` and
-        the column offset ``b' sqrt(2 ln255 / c')`` of its lowest point. The
-        rasteriser uses them to skip pixels that cannot hold a term
-        (:func:`~gi_numba.raster.maths.tile_run`).
+    ellipse : (N, 4) float32
+        ``(slope, spread, ex, tx)`` of the ellipse ``alpha >= 1/255`` of the
+        filtered covariance ``(a', b', c')``: ``b'/a'``, ``det/a'^2``, its
+        half-width ``sqrt(2 ln255 a')`` and the column offset
+        ``b' sqrt(2 ln255 / c')`` of its lowest point
+        (:func:`~gi_numba.raster.maths.row_range`). Binning uses them to list
+        only the tiles, and the rows of each tile, the ellipse reaches.
     """
     n = params.shape[0]
     conic = np.zeros((n, 3), np.float32)
