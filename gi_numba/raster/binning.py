@@ -89,11 +89,12 @@ def bin_gaussians(params, box, ellipse, n_tiles_x, n_tiles_y):
 def counting_sort(params, box, ellipse, n_tiles_x, n_tiles_y, n_parts):
     """:func:`bin_gaussians` with the Gaussians split into ``n_parts`` index ranges, one per thread.
 
-    The ranges hold about equal work (:func:`balanced_parts`). Each part finds the tile rows of its Gaussians' columns and counts its
-    entries per tile (:func:`_rows_and_counts`). A tile's list then holds
-    part 0's entries, then part 1's, and so on, so each part fills its own
-    stretch of every list (:func:`_fill_part`) in index order: the lists
-    do not depend on ``n_parts``.
+    The ranges hold about equal work (:func:`balanced_parts`). Each part
+    finds the tile rows of its Gaussians' columns and counts its entries per
+    tile (:func:`_rows_and_counts`). A tile's list then holds part 0's
+    entries, then part 1's, and so on, so each part fills its own stretch of
+    every list (:func:`_fill_part`) in index order: the lists do not depend
+    on ``n_parts``.
     """
     n = box.shape[0]
     n_tiles = n_tiles_x * n_tiles_y

@@ -78,37 +78,25 @@ def count_run_pixels(entry_rows):
     return total
 
 
-@numba.njit(cache=True)
-def _tile_runs(entry_rows, first, last, span):
-    """Rows of one tile each entry reaches, as ``span[j] = (first row, end row, alpha offset)``.
-
-    The rows come from binning; the offset is where the entry's alphas start
-    when a pass keeps them all (each reached row holds 16).
-    """
-    offset = 0
-    for j in range(last - first):
-        r0, r1 = entry_rows[first + j, 0], entry_rows[first + j, 1]
-        span[j, 0], span[j, 1], span[j, 2] = r0, r1, offset
-        offset += (r1 - r0) * TILE
-
-
 @numba.njit(cache=True, fastmath=_FASTMATH)
-def _splat_tile(params, conic, entry_gaussian, first, last, x0, y0, span, acc, alpha):
+def _splat_tile(params, conic, entry_gaussian, entry_rows, first, last, x0, y0, acc, alpha):
     """Accumulate ``sum_g col_g * alpha_g(p)`` over one tile's entries into ``acc`` (768: r, g, b planes).
 
-    Entry ``j`` covers rows ``span[j, 0]:span[j, 1]``; when ``alpha`` is an
-    array its alphas are kept at ``alpha[span[j, 2]:]``, row after row (a
-    forward-only pass passes ``None`` and the store is compiled away).
+    Entry ``e`` covers rows ``entry_rows[e, 0]:entry_rows[e, 1]``; when
+    ``alpha`` is an array the entries' alphas are kept in it one after
+    another, 16 per row (a forward-only pass passes ``None`` and the store is
+    compiled away).
     """
     acc[:] = _ZERO
-    for j in range(last - first):
-        g = entry_gaussian[first + j]
+    offset = 0
+    for e in range(first, last):
+        g = entry_gaussian[e]
         u_A, u_B, u_C = _TO_U * _HALF * conic[g, 0], _TO_U * conic[g, 1], _TO_U * _HALF * conic[g, 2]
         cr, cg, cb = params[g, 5], params[g, 6], params[g, 7]
         dx0 = params[g, 0] - np.float32(x0)
         dy0 = params[g, 1] - np.float32(y0)
-        r0, offset = span[j, 0], span[j, 2]
-        for r in range(r0, span[j, 1]):
+        r0, r1 = np.int64(entry_rows[e, 0]), np.int64(entry_rows[e, 1])
+        for r in range(r0, r1):
             b_dy, c_dy2 = row_terms(u_B, u_C, dy0 - np.float32(r))
             row = np.uint64(r * TILE)
             kept = np.uint64(offset + (r - r0) * TILE)
@@ -121,6 +109,7 @@ def _splat_tile(params, conic, entry_gaussian, first, last, x0, y0, span, acc, a
                 acc[i] += cr * a
                 acc[i + _GREEN] += cg * a
                 acc[i + _BLUE] += cb * a
+        offset += (r1 - r0) * TILE
 
 
 class TileScratch(NamedTuple):
@@ -132,8 +121,7 @@ class TileScratch(NamedTuple):
 
     acc: np.ndarray       # (chunks, 768) colour sums of the tile: r, g, b planes of 256
     grad_out: np.ndarray  # (chunks, 768) dL/d(out) of the tile, same layout
-    alpha: np.ndarray     # (chunks, longest * 256) alphas of every run of the tile
-    span: np.ndarray      # (chunks, longest, 3) runs: first row, end row, alpha offset
+    alpha: np.ndarray     # (chunks, longest * 256) alphas of every entry of the tile
     coords: np.ndarray    # (2, 256) column and row of each pixel of a tile
 
     @classmethod
@@ -144,12 +132,11 @@ class TileScratch(NamedTuple):
         return cls(aligned_zeros((n_chunks, 3 * _TILE_PIXELS)),
                    aligned_zeros((n_chunks, 3 * _TILE_PIXELS)),
                    aligned_zeros((n_chunks, longest * _TILE_PIXELS)),
-                   np.zeros((n_chunks, longest, 3), np.int64),
                    _tile_coordinates())
 
     def fits(self, longest):
         """Whether these buffers hold tiles of ``longest`` entries."""
-        return self.span.shape[1] >= longest
+        return self.alpha.shape[1] >= longest * _TILE_PIXELS
 
 
 @numba.njit(cache=True)
@@ -183,13 +170,11 @@ def render_forward(params, conic, tile_start, entry_gaussian, entry_rows, n_tile
     n_chunks = scratch.alpha.shape[0]
     for chunk in numba.prange(n_chunks):
         acc = scratch.acc[chunk]
-        span = scratch.span[chunk]
         for t in range(chunk, n_tiles, n_chunks):
             x0 = (t % n_tiles_x) * TILE
             y0 = (t // n_tiles_x) * TILE
             first, last = tile_start[t], tile_start[t + 1]
-            _tile_runs(entry_rows, first, last, span)
-            _splat_tile(params, conic, entry_gaussian, first, last, x0, y0, span, acc, None)
+            _splat_tile(params, conic, entry_gaussian, entry_rows, first, last, x0, y0, acc, None)
             _write_tile(acc, x0, y0, height, width, image)
 
 
@@ -248,8 +233,8 @@ def _loss_gradient_tile(acc, target, rows, cols, scale, grad_out):
 
 
 @numba.njit(cache=True, fastmath=_FASTMATH)
-def _backward_tile(params, conic, entry_gaussian, entry_slot, first, last, x0, y0, cols, rows,
-                   grad_out, alpha, span, partials):
+def _backward_tile(params, conic, entry_gaussian, entry_slot, entry_rows, first, last, x0, y0, cols, rows,
+                   grad_out, alpha, partials):
     """Per-entry gradient partials ``(mx, my, A, B, C, r, g, b)`` of one tile (ALGORITHM.md §3).
 
     With ``d = mu - p``: ``dL/dcol = sum alpha grad_out``, ``dL/dsigma = -alpha (col . grad_out)``,
@@ -258,15 +243,16 @@ def _backward_tile(params, conic, entry_gaussian, entry_slot, first, last, x0, y
     is applied once afterwards. An entry's rows are one contiguous run of
     pixels, walked as one flat loop (vector accumulators, one reduction).
     """
-    for j in range(last - first):
-        e = first + j
+    offset = 0
+    for e in range(first, last):
         g = entry_gaussian[e]
         cr, cg, cb = params[g, 5], params[g, 6], params[g, 7]
         dx0 = params[g, 0] - np.float32(x0)
         dy0 = params[g, 1] - np.float32(y0)
         sx = sy = sxx = sxy = syy = gr = gg = gb = _ZERO
-        k0, offset = span[j, 0] * TILE, span[j, 2]
-        for k in range((span[j, 1] - span[j, 0]) * TILE):
+        k0 = np.int64(entry_rows[e, 0]) * TILE
+        n_pixels = np.int64(entry_rows[e, 1]) * TILE - k0
+        for k in range(n_pixels):
             i = np.uint64(k0 + k)
             a = alpha[np.uint64(offset + k)]
             gor, gog, gob = grad_out[i], grad_out[i + _GREEN], grad_out[i + _BLUE]
@@ -293,6 +279,7 @@ def _backward_tile(params, conic, entry_gaussian, entry_slot, first, last, x0, y
         partials[slot, 5] = gr
         partials[slot, 6] = gg
         partials[slot, 7] = gb
+        offset += n_pixels
 
 
 @numba.njit(parallel=True, cache=True, fastmath=_FASTMATH)
@@ -314,18 +301,16 @@ def render_loss_backward(params, conic, tile_start, entry_gaussian, entry_slot, 
         acc = scratch.acc[chunk]
         grad_out = scratch.grad_out[chunk]
         alpha = scratch.alpha[chunk]
-        span = scratch.span[chunk]
         sse = 0.0
         for t in range(chunk, n_tiles, n_chunks):
             x0 = (t % n_tiles_x) * TILE
             y0 = (t // n_tiles_x) * TILE
             first, last = tile_start[t], tile_start[t + 1]
-            _tile_runs(entry_rows, first, last, span)
-            _splat_tile(params, conic, entry_gaussian, first, last, x0, y0, span, acc, alpha)
+            _splat_tile(params, conic, entry_gaussian, entry_rows, first, last, x0, y0, acc, alpha)
             sse += _loss_gradient_tile(acc, target_tiles[t], min(TILE, height - y0), min(TILE, width - x0),
                                        scale, grad_out)
-            _backward_tile(params, conic, entry_gaussian, entry_slot, first, last, x0, y0, cols, rows,
-                           grad_out, alpha, span, partials)
+            _backward_tile(params, conic, entry_gaussian, entry_slot, entry_rows, first, last, x0, y0, cols, rows,
+                           grad_out, alpha, partials)
         chunk_sse[chunk] = sse
     return chunk_sse.sum()
 

@@ -229,7 +229,10 @@ def gaussian_tile_run(params, ellipse, g, x0, y0):
 
 @numba.njit(**_inline)
 def gaussian_band_rows(params, ellipse, g, column):
-    """:func:`band_rows` of Gaussian ``g`` over tile column ``column``, widened to float64 as in :func:`gaussian_tile_run`."""
+    """:func:`band_rows` of Gaussian ``g`` over tile column ``column``.
+
+    Widened to float64 as in :func:`gaussian_tile_run`.
+    """
     return band_rows(np.float64(params[g, 0]), np.float64(params[g, 1]), np.float64(ellipse[g, 0]),
                      np.float64(ellipse[g, 1]), np.float64(ellipse[g, 2]), np.float64(ellipse[g, 3]),
                      float(column * TILE))
