@@ -30,7 +30,7 @@ from .errors import GIError
 from .fileio import write_atomically
 from .layout import COLOUR, COV, MEAN, N_PARAMS
 from .raster import make_rasterizer
-from .raster.maths import TILE
+from .raster.maths import TILE, TILE_ROWS
 
 FORMAT_NAME = "gi-numba-model"
 FORMAT_VERSION = 1
@@ -110,9 +110,10 @@ class GaussianImage:
         ``scale`` (e.g. 2) renders at ``round(scale * size)``; ``height`` and
         ``width`` set the size directly. By default the fitted size is used.
         ``region = (x, y, w, h)`` renders only that window of the output (in its
-        pixels) and returns ``(h, w, 3)``: the canvas starts at the tile
-        boundary at or before ``(x, y)``, so only the tiles the window touches
-        are rendered, with the same tile lists as the whole image (same values).
+        pixels) and returns ``(h, w, 3)``: the canvas starts at the kernel tile
+        boundary at or before ``(x, y)`` and ends at the one after the window
+        (or the image's edge), so only the tiles the window touches are
+        rendered, with the same tile lists as the whole image (same values).
         """
         height, width = self._output_size(height, width, scale)
         if (height, width) == (self.height, self.width):
@@ -122,13 +123,15 @@ class GaussianImage:
         params = np.array(params, np.float32)
         x0 = y0 = 0
         x, y, w, h = (0, 0, width, height) if region is None else _checked_region(region, height, width)
+        y1 = height
         if region is not None:
-            x0, y0 = x - x % TILE, y - y % TILE
+            x0, y0 = x - x % TILE, y - y % TILE_ROWS
+            y1 = min(-(-(y + h) // TILE_ROWS) * TILE_ROWS, height)
             params[:, 0] -= x0
             params[:, 1] -= y0
-        rasterizer = make_rasterizer(backend, y + h - y0, x + w - x0)
+        rasterizer = make_rasterizer(backend, y1 - y0, x + w - x0)
         planar = rasterizer.render(params, np.ascontiguousarray(lam, np.float32))
-        return np.ascontiguousarray(planar[:, y - y0:, x - x0:].transpose(1, 2, 0))
+        return np.ascontiguousarray(planar[:, y - y0:y - y0 + h, x - x0:].transpose(1, 2, 0))
 
     def _output_size(self, height, width, scale):
         if scale is not None:

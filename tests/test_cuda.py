@@ -68,7 +68,7 @@ def _signatures():
             "_sum_kernel": (d1, d1), "_count_tiles_kernel": (f2, f2, i2, n, i1),
             "_scatter_kernel": (f2, f2, i2, n, i1, i1, i1, g1, g1), "_sort_lists_kernel": (i1, g1, g1),
             "_forward_kernel": (f2, f2, i1, g1, n, f3),
-            "_fused_kernel": (f2, f2, f2, i1, g1, g1, f3, n, x, f2, d1), "_reduce_kernel": (f2, i1, f2, f2)},
+            "_fused_kernel": (f2, f2, f2, i2, i1, g1, g1, f3, n, x, f2, d1), "_reduce_kernel": (f2, i1, f2, f2)},
         "gpu_train": {
             "_adam_kernel": (f1, f1, f1, f1, x, x, x, x, x, x, x), "_not_finite_kernel": (f1, f1, d1),
             "_positive_definite_kernel": (f2, f1, i1), "_compact_kernel": (f2, f1, f2, f2, i1, i1, f2, f1, f2, f2),

@@ -1,14 +1,16 @@
-"""Tile intersection: which Gaussians each 16x16 tile must visit (ALGORITHM.md §2).
+"""Tile intersection: which Gaussians each kernel tile must visit (ALGORITHM.md §2).
 
-A Gaussian is listed in a tile of its box only when its ellipse
-``alpha >= 1/255`` reaches the tile: the 3-sigma box is a square around an
-ellipse that is often long and thin, and most of its tiles would hold no
-term. For each tile column of the box,
-:func:`~gi_numba.raster.maths.band_rows` gives the pixel rows the ellipse
-reaches over that column, hence the tile rows it reaches. Then a counting
-sort by tile id; within a tile, Gaussians keep their index order, so every
-run produces the same lists. Each entry also keeps its rows inside its tile,
-so the kernels need not work them out again.
+A Gaussian is drawn only in the 16x16 tiles of its 3-sigma box, and there
+only where its ellipse ``alpha >= 1/255`` reaches: the box is a square
+around an ellipse that is often long and thin, and most of its tiles would
+hold no term. For each tile column of the box,
+:func:`~gi_numba.raster.maths.gaussian_band_rows` gives the pixel rows the
+ellipse reaches over that column, cut to the box's rows; the kernel tiles
+(16 columns by :data:`~gi_numba.raster.maths.TILE_ROWS` rows) that hold
+them are the Gaussian's tiles in that column. Then a counting sort by tile
+id; within a tile, Gaussians keep their index order, so every run produces
+the same lists. Each entry also keeps its rows inside its tile, so the
+kernels need not work them out again.
 
 Each (tile, Gaussian) pair is an *entry*. Besides the tile-sorted entry list,
 every entry also gets a *slot* in a Gaussian-sorted array (a Gaussian's
@@ -21,7 +23,7 @@ import numba
 import numpy as np
 
 from ..errors import GIError
-from .maths import TILE, band_tile_rows, gaussian_band_rows, rows_in_tile
+from .maths import TILE_ROWS, band_tile_rows, gaussian_band_rows, kernel_grid_rows, rows_in_tile
 
 #: Most (tile, Gaussian) entries one pass may hold: 2^28 entries take about
 #: 10 GiB with their gradient partials. More means Gaussians covering
@@ -63,11 +65,16 @@ def bin_gaussians(params, box, ellipse, n_tiles_x, n_tiles_y):
     box, ellipse
         Tile boxes ``(tx0, tx1, ty0, ty1)`` and ellipse extents from
         :func:`~gi_numba.raster.project.project_gaussians`.
+    n_tiles_x, n_tiles_y
+        The 16x16 tile grid of the projection
+        (:func:`~gi_numba.raster.project.tile_grid`).
 
     Returns
     -------
     tile_start : (T + 1,) int64
-        Entries of tile ``t`` (row-major, ``t = ty * n_tiles_x + tx``) are
+        Entries of kernel tile ``t`` (``n_tiles_x`` per row, row-major, ``t =
+        ty * n_tiles_x + tx``, ``T = n_tiles_x * kernel_grid_rows(n_tiles_y)``;
+        :func:`~gi_numba.raster.maths.kernel_grid_rows`) are
         ``tile_start[t]:tile_start[t + 1]``.
     entry_gaussian : (E,) int32
         Gaussian index of each entry.
@@ -97,7 +104,7 @@ def counting_sort(params, box, ellipse, n_tiles_x, n_tiles_y, n_parts):
     on ``n_parts``.
     """
     n = box.shape[0]
-    n_tiles = n_tiles_x * n_tiles_y
+    n_tiles = n_tiles_x * kernel_grid_rows(n_tiles_y)
     column_start = np.zeros(n + 1, np.int64)
     for g in range(n):
         column_start[g + 1] = column_start[g] + box[g, 1] - box[g, 0]
@@ -159,15 +166,15 @@ def _rows_and_counts(params, box, ellipse, column_start, g0, g1, n_tiles_x, rows
 
     Column ``c`` of Gaussian ``g`` (``c`` from ``column_start[g]``) is tile
     column ``box[g, 0] + c - column_start[g]``; ``rows[c]`` are the first and
-    last pixel row the ellipse reaches over it (:func:`~.maths.band_rows`).
-    The box's tile rows that hold them (:func:`~.maths.band_tile_rows`) are
-    the column's entries.
+    last pixel row the ellipse reaches over it inside the box
+    (:func:`~.maths.gaussian_band_rows`). The kernel tile rows that hold them
+    (:func:`~.maths.band_tile_rows`) are the column's entries.
     """
     for g in range(g0, g1):
         for c in range(column_start[g], column_start[g + 1]):
             tx = box[g, 0] + c - column_start[g]
-            rows[c, 0], rows[c, 1] = gaussian_band_rows(params, ellipse, g, tx)
-            first, end = band_tile_rows(rows[c, 0], rows[c, 1], box[g, 2], box[g, 3])
+            rows[c, 0], rows[c, 1] = gaussian_band_rows(params, ellipse, box, g, tx)
+            first, end = band_tile_rows(rows[c, 0], rows[c, 1])
             n_entries[g] += end - first
             for ty in range(first, end):
                 counts[ty * n_tiles_x + tx] += 1
@@ -181,12 +188,12 @@ def _fill_part(box, column_start, rows, gaussian_start, g0, g1, n_tiles_x, curso
         slot = gaussian_start[g]
         for c in range(column_start[g], column_start[g + 1]):
             tx = box[g, 0] + c - column_start[g]
-            first, end = band_tile_rows(rows[c, 0], rows[c, 1], box[g, 2], box[g, 3])
+            first, end = band_tile_rows(rows[c, 0], rows[c, 1])
             for ty in range(first, end):
                 t = ty * n_tiles_x + tx
                 e = cursor[t]
                 cursor[t] = e + 1
                 entry_gaussian[e] = g
                 entry_slot[e] = slot
-                entry_rows[e, 0], entry_rows[e, 1] = rows_in_tile(rows[c, 0], rows[c, 1], ty * TILE)
+                entry_rows[e, 0], entry_rows[e, 1] = rows_in_tile(rows[c, 0], rows[c, 1], ty * TILE_ROWS)
                 slot += 1

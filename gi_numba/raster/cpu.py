@@ -1,8 +1,9 @@
 """CPU rasteriser: forward and fused forward+loss+backward tile kernels (ALGORITHM.md §2-§3).
 
-Work is Gaussian-major inside each 16x16 tile. Binning lists a Gaussian only
-in the tiles its ellipse ``alpha >= 1/255`` reaches, with the rows of the
-tile it reaches (:func:`~gi_numba.raster.maths.rows_in_tile`). The
+Work is Gaussian-major inside each kernel tile of 16 columns by
+:data:`~gi_numba.raster.maths.TILE_ROWS` (32) rows. Binning lists a Gaussian
+only in the tiles its ellipse ``alpha >= 1/255`` reaches inside its box,
+with the rows of the tile it reaches (:func:`~gi_numba.raster.maths.rows_in_tile`). The
 splat walks those rows; along a row the exponent is a quadratic in the
 column offset (:func:`~gi_numba.raster.maths.sigma_in_row`), so one row of 16
 pixels is one 16-wide vector of plain float32 arithmetic, including the
@@ -11,8 +12,8 @@ pre-scaled by ``-1/16`` so the exponent comes out as ``u = -sigma/16``, the
 polynomial's own argument; ALGORITHM.md §2's tests (``sigma >= 0``,
 ``sigma <= ln 255``) inside the loop decide which terms count.
 
-The tile's colour sums live in one flat 768-value buffer (red, green, blue
-planes of 256) indexed with unsigned offsets: no wrap-around checks and no
+The tile's colour sums live in one flat buffer (red, green, blue planes of
+512 values) indexed with unsigned offsets: no wrap-around checks and no
 aliasing between the planes, so LLVM emits the row as straight vector code.
 
 The fused kernel keeps each tile's alphas in a per-chunk scratch, computes the
@@ -29,10 +30,10 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from .maths import TILE, U_CUTOFF, exp_sixteenfold, gaussian_gradient, row_terms, sigma_in_row
+from .maths import TILE, TILE_ROWS, U_CUTOFF, exp_sixteenfold, gaussian_gradient, row_terms, sigma_in_row
 
 _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
-_TILE_PIXELS = TILE * TILE
+_TILE_PIXELS = TILE * TILE_ROWS
 _GREEN, _BLUE = np.uint64(_TILE_PIXELS), np.uint64(2 * _TILE_PIXELS)
 _U_CUTOFF = np.float32(U_CUTOFF)
 _TO_U = np.float32(-1.0 / 16.0)
@@ -62,7 +63,7 @@ def aligned_zeros(shape, dtype=np.float32):
 
 
 def _tile_coordinates():
-    """Column and row (float32) of each of a tile's 256 pixels, row-major, as ``(2, 256)``."""
+    """Column and row (float32) of each of a tile's 512 pixels, row-major, as ``(2, 512)``."""
     k = np.arange(_TILE_PIXELS)
     coords = aligned_zeros((2, _TILE_PIXELS))
     coords[0], coords[1] = k % TILE, k // TILE
@@ -80,7 +81,7 @@ def count_run_pixels(entry_rows):
 
 @numba.njit(cache=True, fastmath=_FASTMATH)
 def _splat_tile(params, conic, entry_gaussian, entry_rows, first, last, x0, y0, acc, alpha):
-    """Accumulate ``sum_g col_g * alpha_g(p)`` over one tile's entries into ``acc`` (768: r, g, b planes).
+    """Accumulate ``sum_g col_g * alpha_g(p)`` over one tile's entries into ``acc`` (r, g, b planes of 512).
 
     Entry ``e`` covers rows ``entry_rows[e, 0]:entry_rows[e, 1]``; when
     ``alpha`` is an array the entries' alphas are kept in it one after
@@ -119,10 +120,10 @@ class TileScratch(NamedTuple):
     each chunk owns one slice of every buffer, so threads never share memory.
     """
 
-    acc: np.ndarray       # (chunks, 768) colour sums of the tile: r, g, b planes of 256
-    grad_out: np.ndarray  # (chunks, 768) dL/d(out) of the tile, same layout
-    alpha: np.ndarray     # (chunks, longest * 256) alphas of every entry of the tile
-    coords: np.ndarray    # (2, 256) column and row of each pixel of a tile
+    acc: np.ndarray       # (chunks, 1536) colour sums of the tile: r, g, b planes of 512
+    grad_out: np.ndarray  # (chunks, 1536) dL/d(out) of the tile, same layout
+    alpha: np.ndarray     # (chunks, longest * 512) alphas of every entry of the tile
+    coords: np.ndarray    # (2, 512) column and row of each pixel of a tile
 
     @classmethod
     def allocate(cls, longest, n_chunks=None):
@@ -152,7 +153,7 @@ def longest_list(tile_start):
 def _write_tile(acc, x0, y0, height, width, image):
     """Copy the tile's clamped sums into the ``(3, H, W)`` image."""
     for ch in range(3):
-        for r in range(min(TILE, height - y0)):
+        for r in range(min(TILE_ROWS, height - y0)):
             y = np.uint64(y0 + r)
             for q in range(min(TILE, width - x0)):
                 value = acc[np.uint64(ch * _TILE_PIXELS + r * TILE + q)]
@@ -172,7 +173,7 @@ def render_forward(params, conic, tile_start, entry_gaussian, entry_rows, n_tile
         acc = scratch.acc[chunk]
         for t in range(chunk, n_tiles, n_chunks):
             x0 = (t % n_tiles_x) * TILE
-            y0 = (t // n_tiles_x) * TILE
+            y0 = (t // n_tiles_x) * TILE_ROWS
             first, last = tile_start[t], tile_start[t + 1]
             _splat_tile(params, conic, entry_gaussian, entry_rows, first, last, x0, y0, acc, None)
             _write_tile(acc, x0, y0, height, width, image)
@@ -180,19 +181,19 @@ def render_forward(params, conic, tile_start, entry_gaussian, entry_rows, n_tile
 
 @numba.njit(cache=True)
 def image_to_tiles(image):
-    """Rearrange a ``(3, H, W)`` image as ``(tiles, 768)``, one contiguous block per tile.
+    """Rearrange a ``(3, H, W)`` image as ``(kernel tiles, 1536)``, one contiguous block per tile.
 
-    Each block holds the tile's red, green and blue planes of 256 pixels, the
-    layout of the fused kernel's buffers: each tile is one sequential 3 KiB
-    read instead of 48 strided rows. Pixels beyond the image are 0.
+    Each block holds the tile's red, green and blue planes of 512 pixels, the
+    layout of the fused kernel's buffers: each tile is one sequential 6 KiB
+    read instead of 96 strided rows. Pixels beyond the image are 0.
     """
     height, width = image.shape[1], image.shape[2]
-    n_tiles_x, n_tiles_y = (width + TILE - 1) // TILE, (height + TILE - 1) // TILE
+    n_tiles_x, n_tiles_y = (width + TILE - 1) // TILE, (height + TILE_ROWS - 1) // TILE_ROWS
     tiles = np.zeros((n_tiles_x * n_tiles_y, 3 * _TILE_PIXELS), np.float32)
     for t in range(tiles.shape[0]):
-        x0, y0 = (t % n_tiles_x) * TILE, (t // n_tiles_x) * TILE
+        x0, y0 = (t % n_tiles_x) * TILE, (t // n_tiles_x) * TILE_ROWS
         for ch in range(3):
-            for r in range(min(TILE, height - y0)):
+            for r in range(min(TILE_ROWS, height - y0)):
                 for q in range(min(TILE, width - x0)):
                     tiles[t, ch * _TILE_PIXELS + r * TILE + q] = image[ch, y0 + r, x0 + q]
     return tiles
@@ -213,10 +214,10 @@ def _loss_gradient_tile(acc, target, rows, cols, scale, grad_out):
     ``0 <= out <= 1`` (ALGORITHM.md §3; inclusive, as PyTorch's ``clamp`` is, or
     an all-zero start with colours 0 could never move). Only the tile's first ``rows x cols``
     pixels lie in the image; the others get zero. A whole tile is one flat
-    vector loop over its 768 values.
+    vector loop over its 1536 values.
     """
     sse = 0.0
-    if rows == TILE and cols == TILE:
+    if rows == TILE_ROWS and cols == TILE:
         for k in range(3 * _TILE_PIXELS):
             p = np.uint64(k)
             err, grad_out[p] = _pixel_loss(acc[p], target[p], scale)
@@ -304,10 +305,10 @@ def render_loss_backward(params, conic, tile_start, entry_gaussian, entry_slot, 
         sse = 0.0
         for t in range(chunk, n_tiles, n_chunks):
             x0 = (t % n_tiles_x) * TILE
-            y0 = (t // n_tiles_x) * TILE
+            y0 = (t // n_tiles_x) * TILE_ROWS
             first, last = tile_start[t], tile_start[t + 1]
             _splat_tile(params, conic, entry_gaussian, entry_rows, first, last, x0, y0, acc, alpha)
-            sse += _loss_gradient_tile(acc, target_tiles[t], min(TILE, height - y0), min(TILE, width - x0),
+            sse += _loss_gradient_tile(acc, target_tiles[t], min(TILE_ROWS, height - y0), min(TILE, width - x0),
                                        scale, grad_out)
             _backward_tile(params, conic, entry_gaussian, entry_slot, entry_rows, first, last, x0, y0, cols, rows,
                            grad_out, alpha, partials)

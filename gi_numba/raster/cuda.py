@@ -11,9 +11,10 @@ time as a CUDA device function (:func:`device_function`), so it lives in one pla
   list sorted by Gaussian index (:func:`_sort_lists_kernel`), so the lists
   equal the CPU backend's whatever order the atomics ran in. Only the entry
   count goes to the host, to size the list buffers.
-- **Rasterisation**: one block per 16x16 tile. In the forward pass each thread
-  is one pixel and the tile's Gaussians are loaded into shared memory in
-  batches of 256. The fused training kernel then writes each pixel's MSE
+- **Rasterisation**: one block per kernel tile (16 columns by
+  :data:`~.maths.TILE_ROWS` rows, as on the CPU). In the forward pass each
+  thread is one pixel and the tile's Gaussians are loaded into shared memory
+  in batches of 512. The fused training kernel then writes each pixel's MSE
   gradient to shared memory, and in the backward pass each thread is one
   (tile, Gaussian) entry: it sums that Gaussian's contributions over the
   tile's pixels (the rows its ellipse reaches, as on the CPU) and writes the 8
@@ -31,11 +32,12 @@ from numba import cuda
 
 from . import maths
 from .binning import check_entry_budget
-from .maths import SIGMA_CUTOFF, TILE
+from .maths import SIGMA_CUTOFF, TILE, TILE_ROWS, kernel_grid_rows
 from .project import tile_grid
 
-_THREADS = TILE * TILE   # one thread per pixel of a tile
-_LINEAR = 128            # threads per block of the one-thread-per-item kernels
+_THREADS = TILE * TILE_ROWS   # one thread per pixel of a tile
+_SCAN_THREADS = 256           # threads of the one-block scan and sum
+_LINEAR = 128                 # threads per block of the one-thread-per-item kernels
 _CUTOFF = np.float32(SIGMA_CUTOFF)
 _HALF = np.float32(0.5)
 _ZERO = np.float32(0.0)
@@ -62,8 +64,8 @@ def gaussian_column_tile_rows(params, ellipse, box, g, column):
 
     The same rows as the CPU's binning (:func:`~.binning.counting_sort`) finds.
     """
-    first_row, last_row = gaussian_band_rows(params, ellipse, g, column)
-    return band_tile_rows(first_row, last_row, box[g, 2], box[g, 3])
+    first_row, last_row = gaussian_band_rows(params, ellipse, box, g, column)
+    return band_tile_rows(first_row, last_row)
 
 
 def blocks_for(n, threads=_LINEAR):
@@ -107,16 +109,16 @@ def zero(values):
 
 def exclusive_scan(values, out):
     """``out[0] = 0``, ``out[i + 1] = values[0] + ... + values[i]`` for 1-D int64 device arrays."""
-    _scan_kernel[1, _THREADS](values, out)
+    _scan_kernel[1, _SCAN_THREADS](values, out)
 
 
 @cuda.jit
 def _scan_kernel(values, out):
     """``out[0] = 0``, ``out[i + 1] = values[0] + ... + values[i]``; one block, each thread a contiguous chunk."""
-    partial = cuda.shared.array(_THREADS, np.int64)
+    partial = cuda.shared.array(_SCAN_THREADS, np.int64)
     tid = cuda.threadIdx.x
     n = values.shape[0]
-    chunk = (n + _THREADS - 1) // _THREADS
+    chunk = (n + _SCAN_THREADS - 1) // _SCAN_THREADS
     lo = min(tid * chunk, n)
     hi = min(lo + chunk, n)
     total = 0
@@ -126,7 +128,7 @@ def _scan_kernel(values, out):
     cuda.syncthreads()
     if tid == 0:
         running = 0
-        for i in range(_THREADS):
+        for i in range(_SCAN_THREADS):
             chunk_total = partial[i]
             partial[i] = running
             running += chunk_total
@@ -141,15 +143,15 @@ def _scan_kernel(values, out):
 @cuda.jit
 def _sum_kernel(values, out):
     """``out[0] = sum(values)`` in float64, in a fixed order; one block."""
-    partial = cuda.shared.array(_THREADS, np.float64)
+    partial = cuda.shared.array(_SCAN_THREADS, np.float64)
     tid = cuda.threadIdx.x
     total = 0.0
-    for i in range(tid, values.shape[0], _THREADS):
+    for i in range(tid, values.shape[0], _SCAN_THREADS):
         total += values[i]
     partial[tid] = total
     cuda.syncthreads()
     if tid == 0:
-        for i in range(1, _THREADS):
+        for i in range(1, _SCAN_THREADS):
             total += partial[i]
         out[0] = total
 
@@ -210,7 +212,7 @@ def _sort_lists_kernel(tile_start, entry_gaussian, entry_slot):
 def _pixel_colour(params, conic, entry_gaussian, first, last, batch, px, py):
     """Unclamped ``sum_g col_g alpha_g`` at pixel ``(px, py)`` over entries ``[first, last)``.
 
-    All threads of the block must call it: batches of 256 Gaussians are
+    All threads of the block must call it: batches of 512 Gaussians are
     staged in the shared ``batch`` as ``(x, y, A/2, B, C/2, r, g, b)``.
     """
     tid = cuda.threadIdx.x
@@ -241,7 +243,7 @@ def _forward_kernel(params, conic, tile_start, entry_gaussian, n_tiles_x, image)
     t = cuda.blockIdx.x
     tid = cuda.threadIdx.x
     x = (t % n_tiles_x) * TILE + tid % TILE
-    y = (t // n_tiles_x) * TILE + tid // TILE
+    y = (t // n_tiles_x) * TILE_ROWS + tid // TILE
     r, g, b = _pixel_colour(params, conic, entry_gaussian, tile_start[t], tile_start[t + 1], batch,
                             np.float32(x), np.float32(y))
     if x < image.shape[2] and y < image.shape[1]:
@@ -259,13 +261,13 @@ def _clamped_error(out, target, scale):
 
 
 @cuda.jit(device=True)
-def _entry_partials(params, conic, ellipse, entry_gaussian, entry_slot, e, x0, y0, grad_out, partials):
+def _entry_partials(params, conic, ellipse, box, entry_gaussian, entry_slot, e, x0, y0, grad_out, partials):
     """Gradient partials ``(mx, my, A, B, C, r, g, b)`` of entry ``e`` over its tile (ALGORITHM.md §3).
 
     The same sums, in the same pixel order, as the CPU's ``_backward_tile``.
     """
     g = entry_gaussian[e]
-    k0, count = gaussian_tile_run(params, ellipse, g, x0, y0)
+    k0, count = gaussian_tile_run(params, ellipse, box, g, x0, y0)
     half_A, B, half_C = _HALF * conic[g, 0], conic[g, 1], _HALF * conic[g, 2]
     cr, cg, cb = params[g, 5], params[g, 6], params[g, 7]
     dx0 = params[g, 0] - np.float32(x0)
@@ -302,7 +304,7 @@ def _entry_partials(params, conic, ellipse, entry_gaussian, entry_slot, e, x0, y
 
 
 @cuda.jit
-def _fused_kernel(params, conic, ellipse, tile_start, entry_gaussian, entry_slot, target, n_tiles_x, scale,
+def _fused_kernel(params, conic, ellipse, box, tile_start, entry_gaussian, entry_slot, target, n_tiles_x, scale,
                   partials, tile_sse):
     """Forward, MSE loss and per-entry backward partials of one tile per block (ALGORITHM.md §2-§3)."""
     batch = cuda.shared.array((_THREADS, 8), np.float32)
@@ -311,7 +313,7 @@ def _fused_kernel(params, conic, ellipse, tile_start, entry_gaussian, entry_slot
     t = cuda.blockIdx.x
     tid = cuda.threadIdx.x
     height, width = target.shape[1], target.shape[2]
-    x0, y0 = (t % n_tiles_x) * TILE, (t // n_tiles_x) * TILE
+    x0, y0 = (t % n_tiles_x) * TILE, (t // n_tiles_x) * TILE_ROWS
     x, y = x0 + tid % TILE, y0 + tid // TILE
     first, last = tile_start[t], tile_start[t + 1]
     r, g, b = _pixel_colour(params, conic, entry_gaussian, first, last, batch, np.float32(x), np.float32(y))
@@ -331,7 +333,7 @@ def _fused_kernel(params, conic, ellipse, tile_start, entry_gaussian, entry_slot
             total += pixel_sse[i]
         tile_sse[t] = total
     for e in range(first + tid, last, _THREADS):
-        _entry_partials(params, conic, ellipse, entry_gaussian, entry_slot, e, x0, y0, grad_out, partials)
+        _entry_partials(params, conic, ellipse, box, entry_gaussian, entry_slot, e, x0, y0, grad_out, partials)
 
 
 @cuda.jit
@@ -347,6 +349,7 @@ class DeviceTiles(NamedTuple):
 
     conic: object
     ellipse: object
+    box: object
     tile_start: object
     entry_gaussian: object
     entry_slot: object
@@ -368,7 +371,7 @@ class CudaRasterizer:
     def __init__(self, height, width):
         self.height, self.width = int(height), int(width)
         self.n_tiles_x, self.n_tiles_y = tile_grid(self.height, self.width)
-        self.n_tiles = self.n_tiles_x * self.n_tiles_y
+        self.n_tiles = self.n_tiles_x * kernel_grid_rows(self.n_tiles_y)
         self.n_values = 3 * self.height * self.width
         self.target = None
         self._tile_count = cuda.device_array(self.n_tiles, np.int64)
@@ -410,7 +413,7 @@ class CudaRasterizer:
             _scatter_kernel[blocks_for(n), _LINEAR](params, ellipse, box, self.n_tiles_x, gaussian_start,
                                                     self._tile_start, self._cursor, entry_gaussian, entry_slot)
             _sort_lists_kernel[blocks_for(self.n_tiles), _LINEAR](self._tile_start, entry_gaussian, entry_slot)
-        return DeviceTiles(conic, ellipse, self._tile_start, entry_gaussian, entry_slot, gaussian_start, n_entries)
+        return DeviceTiles(conic, ellipse, box, self._tile_start, entry_gaussian, entry_slot, gaussian_start, n_entries)
 
     def render_on_device(self, params, lam, image):
         """Clamped render of device ``params``/``lam`` into the device ``image`` ``(3, H, W)``."""
@@ -428,10 +431,10 @@ class CudaRasterizer:
         tiles = self.project_and_bin(params, lam)
         partials = self._buffer("partials", max(tiles.n_entries, 1), (8,), np.float32)
         scale = np.float32(2.0 / self.n_values)
-        _fused_kernel[self.n_tiles, _THREADS](params, tiles.conic, tiles.ellipse, tiles.tile_start,
+        _fused_kernel[self.n_tiles, _THREADS](params, tiles.conic, tiles.ellipse, tiles.box, tiles.tile_start,
                                               tiles.entry_gaussian, tiles.entry_slot, self.target,
                                               self.n_tiles_x, scale, partials, self._tile_sse)
-        _sum_kernel[1, _THREADS](self._tile_sse, sse)
+        _sum_kernel[1, _SCAN_THREADS](self._tile_sse, sse)
         if params.shape[0]:
             _reduce_kernel[blocks_for(params.shape[0]), _LINEAR](partials, tiles.gaussian_start, tiles.conic, grads)
 
