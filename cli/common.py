@@ -8,6 +8,7 @@ import typer
 
 from gi_numba.batch import image_files
 from gi_numba.errors import GIError
+from gi_numba.limits import DEFAULT_MAX_PIXELS
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -20,14 +21,28 @@ def fail(message):
 
 
 def user_errors(command):
-    """Turn :class:`GIError` into one stderr line and exit code 2."""
+    """Turn :class:`GIError` and running out of memory into one stderr line and exit code 2, Ctrl-C into 130.
+
+    Ctrl-C is handled here, inside the command, because typer turns a
+    ``KeyboardInterrupt`` into a bare exit code before the caller sees it.
+    """
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
         except GIError as exc:
             fail(str(exc))
+        except MemoryError:
+            fail("out of memory: the image or the requested output is too large for this machine")
+        except KeyboardInterrupt as exc:
+            typer.echo(f"interrupted: {exc}" if str(exc) else "interrupted", err=True)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
     return wrapper
+
+
+#: The ``--max-pixels`` option every command that reads an image, a model or a ``.gi`` file takes.
+MAX_PIXELS_OPTION = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", min=1,
+                                 help="Refuse images, models and files larger than this many pixels.")
 
 
 def notice(message):

@@ -19,12 +19,14 @@ from gi_numba import batch, bitstream
 from gi_numba.codec import compress, compress_to_rate, decoded_model
 from gi_numba.fileio import check_writable, write_atomically
 from gi_numba.image_io import example_image_path, load_image, save_png
+from gi_numba.limits import check_number
 from gi_numba.metrics import ms_ssim, psnr
 from gi_numba.model import GaussianImage
 from gi_numba.snapshots import Snapshots
 
 from . import bench
-from .common import EXIT_INTERRUPTED, EXIT_USER_ERROR, emit, fail, notice, parse_list, user_errors
+from .common import (EXIT_INTERRUPTED, EXIT_USER_ERROR, MAX_PIXELS_OPTION, emit, fail, notice, parse_list,
+                     user_errors)
 from .progress import FolderProgress, ProgressBar
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
@@ -58,23 +60,25 @@ def fit_command(
     snapshot_at: Optional[str] = typer.Option(
         None, "--snapshot-at", help="Iterations for --snapshots, e.g. 1,100,1000 [first + every tenth]."),
     gif: Optional[Path] = typer.Option(None, "--gif", help="Write the training progress as an animated GIF."),
+    max_pixels: int = MAX_PIXELS_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object with the results."),
 ):
     """Fit Gaussians to an image; Ctrl-C stops early and saves the best state so far."""
     if example == (image is not None):
         fail("give an IMAGE or --example (one of them)")
+    _check_counts(n=n, iterations=iterations, seed=seed)
     source = example_image_path() if example else image
     output = output or Path(Path(source).with_suffix(".npz").name)
     for path in filter(None, (output, render, gif)):
-        check_writable(path)
+        check_writable(path, inputs=[source])
     pictures = _snapshots(snapshots, snapshot_at, gif)
-    target, info = load_image(source)
+    target, info = load_image(source, max_pixels)
     for message in info.notices:
         notice(message)
     bar = ProgressBar()
     try:
         model = gi_numba.fit(source, n, iterations=iterations, seed=seed, model=model_name, densify=densify,
-                             caf=caf, backend=backend, progress=bar, snapshots=pictures)
+                             caf=caf, backend=backend, progress=bar, snapshots=pictures, max_pixels=max_pixels)
     except gi_numba.FitDiverged as exc:
         bar.close()
         if exc.model is not None:
@@ -84,7 +88,7 @@ def fit_command(
     finally:
         bar.close()
     model.save(output)
-    rendered = model.render()
+    rendered = model.render(max_pixels=max_pixels)
     if render is not None:
         save_png(render, rendered, model.channels)
     result = dict(psnr=psnr(rendered, target), ms_ssim=ms_ssim(rendered, target), n_gaussians=model.n_gaussians,
@@ -127,13 +131,14 @@ def render_command(
     scale: Optional[float] = typer.Option(None, "--scale", help="Render at this multiple of the fitted size."),
     width: Optional[int] = typer.Option(None, "--width", help="Output width in pixels."),
     height: Optional[int] = typer.Option(None, "--height", help="Output height in pixels."),
+    max_pixels: int = MAX_PIXELS_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object with the results."),
 ):
     """Render a fitted model to a PNG, at its own size or any other."""
-    check_writable(output)
-    model = GaussianImage.load(model_path)
+    check_writable(output, inputs=[model_path])
+    model = GaussianImage.load(model_path, max_pixels)
     start = time.perf_counter()
-    image = model.render(height=height, width=width, scale=scale)
+    image = model.render(height=height, width=width, scale=scale, max_pixels=max_pixels)
     seconds = time.perf_counter() - start
     save_png(output, image, model.channels)
     result = dict(height=image.shape[0], width=image.shape[1], n_gaussians=model.n_gaussians,
@@ -145,14 +150,15 @@ def render_command(
 @user_errors
 def info_command(
     path: Path = typer.Argument(..., metavar="FILE", help="Model file (.npz) or compressed file (.gi)."),
+    max_pixels: int = MAX_PIXELS_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ):
     """Describe a model (.npz) or a compressed file (.gi, with its rate breakdown)."""
     data = _read_bytes(path)
     if data[:len(bitstream.MAGIC)] == bitstream.MAGIC:
-        _info_compressed(data, as_json)
+        _info_compressed(data, max_pixels, as_json)
         return
-    model = GaussianImage.load(path)
+    model = GaussianImage.load(path, max_pixels)
     result = dict(height=model.height, width=model.width, channels=model.channels, n_gaussians=model.n_gaussians,
                   iteration=model.iteration, psnr=model.psnr, seed=model.seed, settings=model.settings,
                   stats=model.stats)
@@ -166,8 +172,8 @@ def info_command(
     ])
 
 
-def _info_compressed(data, as_json):
-    parsed = bitstream.read(data)
+def _info_compressed(data, max_pixels, as_json):
+    parsed = bitstream.read(data, max_pixels)
     groups = dict(positions=("dy", "x"), covariance=("a", "c", "b"), colour=("red", "green", "blue"))
     sizes = {s.name: s.nbytes for s in parsed.streams}
     breakdown = {group: sum(sizes[name] for name in names) for group, names in groups.items()}
@@ -204,6 +210,7 @@ def compress_command(
     covariance_bits: int = typer.Option(10, "--covariance-bits", help="Bits of the covariance term."),
     colour_bits: int = typer.Option(6, "--colour-bits", help="Bits per colour channel."),
     backend: str = typer.Option("cpu", "--backend", help="Rasteriser backend: cpu, cuda (NVIDIA GPU) or auto."),
+    max_pixels: int = MAX_PIXELS_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object with the results."),
 ):
     """Compress an image into a .gi file (fit, quantisation-aware training, entropy coding)."""
@@ -211,21 +218,22 @@ def compress_command(
         fail("give an IMAGE or --example (one of them)")
     if (n is None) == (bpp is None):
         fail("give either -n or --bpp (exactly one)")
+    bits = dict(position=position_bits, variance=variance_bits, covariance=covariance_bits, colour=colour_bits)
+    _check_counts(n=n, iterations=iterations, seed=seed, qat_iterations=qat_iterations, bpp=bpp, **bits)
     source = example_image_path() if example else image
     output = output or Path(Path(source).with_suffix(".gi").name)
-    check_writable(output)
-    target, info = load_image(source)
+    check_writable(output, inputs=[source])
+    target, info = load_image(source, max_pixels)
     for message in info.notices:
         notice(message)
-    bits = dict(position=position_bits, variance=variance_bits, covariance=covariance_bits, colour=colour_bits)
     bar = ProgressBar()
+    options = dict(iterations=iterations, qat_iterations=qat_iterations, seed=seed, bits=bits, backend=backend,
+                   progress=bar, max_pixels=max_pixels)
     try:
         if bpp is not None:
-            data, report = compress_to_rate(source, bpp, iterations=iterations, qat_iterations=qat_iterations,
-                                            seed=seed, bits=bits, backend=backend, progress=bar)
+            data, report = compress_to_rate(source, bpp, **options)
         else:
-            data, report = compress(source, n, iterations=iterations, qat_iterations=qat_iterations, seed=seed,
-                                    bits=bits, backend=backend, progress=bar, return_report=True)
+            data, report = compress(source, n, return_report=True, **options)
     finally:
         bar.close()
     write_atomically(output, data)
@@ -263,7 +271,11 @@ def compress_dir_command(
         fail("give either -n or --bpp (exactly one)")
     if workers < 0:
         fail(f"--workers must be at least 1 (0: one per core), got {workers}")
+    _check_counts(n=n, iterations=iterations, seed=seed, bpp=bpp)
     workers = workers or os.cpu_count() or 1
+    if in_dir.is_dir():
+        for link in batch.broken_links(in_dir):
+            notice(f"skipping {link}: broken or looping symbolic link")
     counter = FolderProgress(len(batch.image_files(in_dir)) if in_dir.is_dir() else 0)
     rows = batch.compress_dir(in_dir, out_dir, n_gaussians=n, bpp=bpp, iterations=iterations, seed=seed,
                               workers=workers, scheduler=scheduler, on_row=counter)
@@ -284,10 +296,11 @@ def decode_command(
     region: Optional[str] = typer.Option(None, "--region", metavar="X,Y,W,H",
                                          help="Decode only this window (pixels of the decoded size)."),
     backend: str = typer.Option("cpu", "--backend", help="Rasteriser backend: cpu, cuda (NVIDIA GPU) or auto."),
+    max_pixels: int = MAX_PIXELS_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object with the results."),
 ):
     """Decode a .gi file to a PNG; needs nothing but the file."""
-    check_writable(output)
+    check_writable(output, inputs=[file])
     window = None
     if region is not None:
         try:
@@ -298,14 +311,28 @@ def decode_command(
             fail(f"--region wants four integers X,Y,W,H, got {region!r}")
     data = _read_bytes(file)
     start = time.perf_counter()
-    model = decoded_model(data)
-    image = model.render(scale=scale, backend=backend, region=window)
+    model = decoded_model(data, max_pixels)
+    image = model.render(scale=scale, backend=backend, region=window, max_pixels=max_pixels)
     seconds = time.perf_counter() - start
     save_png(output, image, model.channels)
     result = dict(height=image.shape[0], width=image.shape[1], n_gaussians=model.n_gaussians,
                   seconds=round(seconds, 4), output=str(output))
     emit(as_json, result, [f"wrote {output} ({image.shape[1]}x{image.shape[0]}, {model.n_gaussians} Gaussians) "
                            f"in {seconds * 1e3:.1f} ms"])
+
+
+def _check_counts(n=None, iterations=None, seed=None, qat_iterations=None, bpp=None, **bits):
+    """Range and finiteness of the numeric options, before any file is read (:class:`GIError` names the option)."""
+    checks = dict(n=("-n", 1), iterations=("--iterations", 1), seed=("--seed", 0),
+                  qat_iterations=("--qat-iterations", 0))
+    for name, value in dict(n=n, iterations=iterations, seed=seed, qat_iterations=qat_iterations).items():
+        if value is not None:
+            option, low = checks[name]
+            check_number(value, option, low, integer=True)
+    if bpp is not None:
+        check_number(bpp, "--bpp", 0, above=True)
+    for name, depth in bits.items():
+        check_number(depth, f"--{name}-bits", 1, 16, integer=True)
 
 
 def _read_bytes(path):
@@ -324,11 +351,12 @@ def _read_bytes(path):
 def compare_command(
     first: Path = typer.Argument(..., metavar="A", help="First image."),
     second: Path = typer.Argument(..., metavar="B", help="Second image."),
+    max_pixels: int = MAX_PIXELS_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ):
     """PSNR and MS-SSIM between two images of the same size."""
-    a, _ = load_image(first)
-    b, _ = load_image(second)
+    a, _ = load_image(first, max_pixels)
+    b, _ = load_image(second, max_pixels)
     if a.shape != b.shape:
         fail(f"images differ in size: {a.shape[1]}x{a.shape[0]} vs {b.shape[1]}x{b.shape[0]}")
     result = dict(psnr=psnr(a, b), ms_ssim=ms_ssim(a, b))

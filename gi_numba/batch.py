@@ -2,7 +2,7 @@
 
 Each image is one independent job (:func:`compress_job`): it reads its input,
 writes its ``.gi`` atomically and returns one summary row, so jobs can run in
-any process — local worker processes (:mod:`concurrent.futures`) or the
+any process — local worker processes (:mod:`multiprocessing`) or the
 workers of an existing Dask distributed cluster; the caller only gathers rows.
 
 A job whose output already exists and decodes is skipped (its row is
@@ -14,7 +14,7 @@ A job that fails (an unreadable image, say) gives a row with status
 import csv
 import io
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections import Counter
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -24,8 +24,9 @@ import numba
 from . import bitstream
 from .codec import compress, compress_to_rate, decoded_model
 from .errors import GIError
-from .fileio import make_folder, write_atomically
+from .fileio import check_writable, make_folder, write_atomically
 from .image_io import load_image
+from .interrupt import Interrupted, catching_sigint, ignore_sigint, requested as interrupt_requested
 from .metrics import ms_ssim, psnr
 
 #: Files ``compress-dir`` treats as images (by extension, case-insensitive).
@@ -54,14 +55,42 @@ def image_files(folder):
     return sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
 
 
+def broken_links(folder):
+    """Symbolic links inside ``folder`` named like images whose target is missing or loops (skipped, with a notice)."""
+    return sorted(p for p in Path(folder).iterdir()
+                  if p.is_symlink() and not p.exists() and p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def output_names(files):
+    """``NAME.gi`` for each image, or ``NAME.EXT.gi`` where two images share a name (``a.png``, ``a.jpg``).
+
+    Names are compared ignoring case (as a case-insensitive disk would); if
+    two outputs would still coincide, :class:`GIError` names both inputs
+    before any work is done.
+    """
+    stems = Counter(p.stem.casefold() for p in files)
+    names = [(p.stem if stems[p.stem.casefold()] == 1 else p.name) + ".gi" for p in files]
+    taken = {}
+    for path, name in zip(files, names):
+        other = taken.setdefault(name.casefold(), path)
+        if other != path:
+            raise GIError(f"{other.name} and {path.name} would both be written to {name}; rename one of them")
+    return names
+
+
 def jobs_for(in_dir, out_dir, n_gaussians=None, bpp=None, iterations=50_000, seed=0, threads=None):
-    """One :class:`Job` per image of ``in_dir``; outputs are ``out_dir/<name>.gi``."""
-    return [Job(str(p), str(Path(out_dir) / (p.stem + ".gi")), n_gaussians, bpp, iterations, seed, threads)
-            for p in image_files(in_dir)]
+    """One :class:`Job` per image of ``in_dir``; outputs are ``out_dir/<name>.gi`` (:func:`output_names`)."""
+    files = image_files(in_dir)
+    return [Job(str(p), str(Path(out_dir) / name), n_gaussians, bpp, iterations, seed, threads)
+            for p, name in zip(files, output_names(files))]
 
 
 def compress_job(job):
-    """Run one :class:`Job` and return its summary row (a dict with :data:`SUMMARY_FIELDS`)."""
+    """Run one :class:`Job` and return its summary row (a dict with :data:`SUMMARY_FIELDS`).
+
+    An encode stopped by Ctrl-C writes nothing and gives a row with status
+    ``interrupted``, which :func:`run_jobs` does not record: a rerun does it again.
+    """
     if job.threads:
         numba.set_num_threads(min(job.threads, numba.config.NUMBA_NUM_THREADS))
     row = dict.fromkeys(SUMMARY_FIELDS, "")
@@ -71,22 +100,39 @@ def compress_job(job):
         target, _ = load_image(job.source)
         row["height"], row["width"] = target.shape[:2]
         data = _existing(job.output)
-        row["status"] = "skipped" if data is not None else "ok"
         if data is None:
-            if job.bpp is not None:
-                data, _ = compress_to_rate(job.source, job.bpp, iterations=job.iterations, seed=job.seed)
-            else:
-                data = compress(job.source, job.n_gaussians, iterations=job.iterations, seed=job.seed)
+            data, report = _encode(job)
+            if report.interrupted:
+                row.update(status="interrupted", error="stopped by Ctrl-C; nothing written")
+                return row
             write_atomically(job.output, data)
-        model = decoded_model(data)
-        decoded = model.render()
-        row.update(n_gaussians=model.n_gaussians, bytes=len(data),
-                   bpp=round(8.0 * len(data) / (target.shape[0] * target.shape[1]), 5),
-                   psnr=round(psnr(decoded, target), 4), ms_ssim=_rounded(ms_ssim(decoded, target)))
+            row.update(status="ok", **_measured(report.nbytes, report.n_gaussians, report.psnr, report.ms_ssim,
+                                                target))
+        else:
+            model = decoded_model(data)
+            decoded = model.render()
+            row.update(status="skipped", **_measured(len(data), model.n_gaussians, psnr(decoded, target),
+                                                     ms_ssim(decoded, target), target))
     except GIError as exc:
         row.update(status="error", error=str(exc))
+    except MemoryError:
+        row.update(status="error", error="out of memory")
     row["seconds"] = round(time.perf_counter() - start, 3)
     return row
+
+
+def _encode(job):
+    """``(bytes, EncodeReport)`` of the job's image."""
+    if job.bpp is not None:
+        return compress_to_rate(job.source, job.bpp, iterations=job.iterations, seed=job.seed)
+    return compress(job.source, job.n_gaussians, iterations=job.iterations, seed=job.seed, return_report=True)
+
+
+def _measured(nbytes, n_gaussians, psnr_db, ms_ssim_value, target):
+    """The measured columns of a summary row."""
+    bpp = 8.0 * nbytes / (target.shape[0] * target.shape[1])
+    return dict(n_gaussians=n_gaussians, bytes=nbytes, bpp=round(bpp, 5), psnr=round(psnr_db, 4),
+                ms_ssim=_rounded(ms_ssim_value))
 
 
 def _existing(path):
@@ -109,25 +155,45 @@ def run_jobs(jobs, workers=1, scheduler=None, on_row=None):
     ``workers > 1`` runs them in that many local processes (give the jobs
     ``threads=1`` so the processes do not compete for cores); ``scheduler`` (``tcp://host:port``) submits them to a Dask
     distributed cluster instead. ``on_row(row)`` is called as each finishes.
+    Ctrl-C stops the run promptly: jobs not finished by then (the running
+    ones are stopped, the rest never start) have ``None`` as their row.
     """
     rows = [None] * len(jobs)
 
     def finished(index, row):
+        if row["status"] == "interrupted":
+            return
         rows[index] = row
         if on_row is not None:
             on_row(row)
 
-    if scheduler is not None:
-        _run_on_dask(jobs, scheduler, finished)
-    elif workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            futures = {pool.submit(compress_job, job): i for i, job in enumerate(jobs)}
-            for future in as_completed(futures):
-                finished(futures[future], future.result())
-    else:
-        for i, job in enumerate(jobs):
-            finished(i, compress_job(job))
+    with catching_sigint():
+        if scheduler is not None:
+            _run_on_dask(jobs, scheduler, finished)
+        elif workers > 1 and len(jobs) > 1:
+            _run_in_processes(jobs, workers, finished)
+        else:
+            for i, job in enumerate(jobs):
+                if interrupt_requested():
+                    break
+                finished(i, compress_job(job))
     return rows
+
+
+def _run_in_processes(jobs, workers, finished):
+    """Local worker processes (they ignore Ctrl-C: on Ctrl-C here they are terminated, their outputs unwritten)."""
+    pool = get_context("spawn").Pool(workers, initializer=ignore_sigint)
+    try:
+        pending = {i: pool.apply_async(compress_job, (job,)) for i, job in enumerate(jobs)}
+        while pending:
+            for i in [i for i, result in pending.items() if result.ready()]:
+                finished(i, pending.pop(i).get())
+            if interrupt_requested():
+                break
+            time.sleep(_POLL_SECONDS)
+    finally:
+        pool.terminate()
+        pool.join()
 
 
 def _run_on_dask(jobs, scheduler, finished):
@@ -142,8 +208,16 @@ def _run_on_dask(jobs, scheduler, finished):
     with client:
         futures = client.map(compress_job, jobs, pure=False)
         index = {future.key: i for i, future in enumerate(futures)}
-        for future in dask_completed(futures):
-            finished(index[future.key], future.result())
+        completed = dask_completed(futures)
+        while not completed.is_empty() and not interrupt_requested():
+            for future in completed.next_batch(block=False):
+                finished(index[future.key], future.result())
+            time.sleep(_POLL_SECONDS)
+        client.cancel(futures)
+
+
+#: How often a parallel run looks for finished jobs and for Ctrl-C.
+_POLL_SECONDS = 0.05
 
 
 def write_summary(path, rows):
@@ -157,7 +231,12 @@ def write_summary(path, rows):
 
 def compress_dir(in_dir, out_dir, n_gaussians=None, bpp=None, iterations=50_000, seed=0, workers=1,
                  scheduler=None, on_row=None):
-    """Compress every image of ``in_dir`` into ``out_dir`` and write ``out_dir/summary.csv``; returns the rows."""
+    """Compress every image of ``in_dir`` into ``out_dir`` and write ``out_dir/summary.csv``; returns the rows.
+
+    On Ctrl-C, ``summary.csv`` gets the rows finished so far and
+    :class:`~gi_numba.interrupt.Interrupted` is raised; running the same call
+    again resumes (finished images are skipped).
+    """
     if (n_gaussians is None) == (bpp is None):
         raise GIError("give either a number of Gaussians or a rate in bpp (exactly one)")
     in_dir, out_dir = Path(in_dir), Path(out_dir)
@@ -166,8 +245,13 @@ def compress_dir(in_dir, out_dir, n_gaussians=None, bpp=None, iterations=50_000,
     if workers < 1:
         raise GIError(f"the number of workers must be at least 1, got {workers}")
     make_folder(out_dir)
+    check_writable(out_dir / "summary.csv")
     threads = 1 if (workers > 1 or scheduler is not None) else None
     jobs = jobs_for(in_dir, out_dir, n_gaussians, bpp, iterations, seed, threads)
-    rows = run_jobs(jobs, workers, scheduler, on_row)
-    write_summary(out_dir / "summary.csv", rows)
+    rows = [row for row in run_jobs(jobs, workers, scheduler, on_row) if row is not None]
+    summary = out_dir / "summary.csv"
+    write_summary(summary, rows)
+    if len(rows) < len(jobs):
+        raise Interrupted(f"{len(rows)} of {len(jobs)} images done, listed in {summary}; "
+                          "run the same command again to resume")
     return rows

@@ -26,6 +26,7 @@ import constriction
 import numpy as np
 
 from .errors import GIError
+from .limits import check_gaussians, check_pixels
 from .quantize import QuantizedGaussians, QuantizerParams
 
 MAGIC = b"GIPP"
@@ -37,6 +38,12 @@ _QUANTIZERS = struct.Struct("<16f")
 _STREAM = struct.Struct("<BBH")
 _PAYLOAD = struct.Struct("<I")
 _CRC = struct.Struct("<I")
+_LAPLACE = struct.Struct("<iiff")
+_SUPPORT = struct.Struct("<ii")
+#: The encoder's floor on a Laplace model's scale (``_laplace_encode``), as stored (float32).
+_MIN_SCALE = float(np.float32(0.1))
+#: An ANS stream is at least this share of its histogram's entropy (measured: never under 0.99).
+_HISTOGRAM_SLACK = 0.98
 
 
 class CorruptFile(GIError):
@@ -103,8 +110,7 @@ def _streams_of(codes):
     dy = np.diff(y, prepend=0)
     columns = [dy, codes.position[:, 0], codes.variance[:, 0], codes.variance[:, 1], codes.covariance[:, 0],
                codes.colour[:, 0], codes.colour[:, 1], codes.colour[:, 2]]
-    depth = [bits["position"]] * 2 + [bits["variance"]] * 2 + [bits["covariance"]] + [bits["colour"]] * 3
-    return [(name, np.asarray(c, np.int64), d) for name, c, d in zip(STREAMS, columns, depth)]
+    return [(name, np.asarray(c, np.int64), d) for name, c, d in zip(STREAMS, columns, _stream_depths(bits))]
 
 
 def _best_coding(symbols, nbits):
@@ -134,15 +140,15 @@ def _support(symbols):
 def _laplace_encode(symbols):
     low, high = _support(symbols)
     mean = np.float32(np.median(symbols))
-    scale = np.float32(max(np.mean(np.abs(symbols - float(mean))), 0.1))
-    params = struct.pack("<iiff", low, high, mean, scale)
+    scale = np.float32(max(np.mean(np.abs(symbols - float(mean))), _MIN_SCALE))
+    params = _LAPLACE.pack(low, high, mean, scale)
     return params, _ans_encode(symbols, _laplace_model(low, high, mean, scale))
 
 
 def _histogram_encode(symbols):
     low, high = _support(symbols)
     counts = np.bincount(symbols - low, minlength=high - low + 1)
-    params = struct.pack("<ii", low, high) + _varints(counts)
+    params = _SUPPORT.pack(low, high) + _varints(counts)
     return params, _ans_encode(symbols - low, _categorical(counts))
 
 
@@ -168,8 +174,14 @@ def _varints(values):
 
 # ----------------------------------------------------------------------------- reading
 
-def read(data):
-    """Parse and decode ``.gi`` bytes; raises :class:`CorruptFile` for anything invalid."""
+def read(data, max_pixels=None):
+    """Parse and decode ``.gi`` bytes; raises :class:`CorruptFile` for anything invalid.
+
+    Every size the file declares is checked against :mod:`gi_numba.limits`
+    (``max_pixels``) and every stream against its code alphabet *before*
+    anything is allocated for it or handed to the entropy coder; a file over
+    a limit raises :class:`~gi_numba.errors.GIError` saying which.
+    """
     data = bytes(data)
     if len(data) < 4 or data[:4] != MAGIC:
         raise CorruptFile("not a .gi file (wrong magic number)")
@@ -182,21 +194,32 @@ def read(data):
     if zlib.crc32(body) != crc:
         raise CorruptFile("file is damaged (checksum mismatch)")
     try:
-        return _parse(body)
-    except CorruptFile:
+        return _parse(body, max_pixels)
+    except GIError:
         raise
     except (KeyboardInterrupt, SystemExit):
         raise
-    except BaseException as exc:  # struct/numpy errors, or a constriction panic (not an Exception)
+    except BaseException as exc:  # struct/numpy errors, or a constriction error
         raise CorruptFile(f"file is damaged ({type(exc).__name__})") from None
 
 
-def _parse(body):
-    _, _, height, width, channels, count, *bits = _HEADER.unpack_from(body, 0)
+def read_header(data, max_pixels=None):
+    """``(height, width, channels, count, bits)`` of a ``.gi`` file, checked against the limits."""
+    _, _, height, width, channels, count, *bits = _HEADER.unpack_from(data, 0)
     bits = dict(zip(("position", "variance", "covariance", "colour"), bits))
-    if not (height >= 1 and width >= 1 and channels in (1, 3) and count <= height * width
-            and all(1 <= b <= 16 for b in bits.values())):
+    if not (height >= 1 and width >= 1 and channels in (1, 3) and all(1 <= b <= 16 for b in bits.values())):
         raise CorruptFile("file is damaged (impossible header values)")
+    check_pixels(height, width, max_pixels, what="the file's image")
+    check_gaussians(count, height, width, max_pixels)
+    return height, width, channels, count, bits
+
+
+def _parse(body, max_pixels):
+    height, width, channels, count, bits = read_header(body, max_pixels)
+    stream_bytes = len(body) - _HEADER.size - _QUANTIZERS.size - 1
+    if count > 8 * stream_bytes:
+        raise CorruptFile(f"file is damaged (it declares {count} Gaussians but its streams hold only "
+                          f"{stream_bytes} bytes, under one bit per Gaussian)")
     floats = np.array(_QUANTIZERS.unpack_from(body, _HEADER.size), np.float32).astype(np.float64)
     if not np.isfinite(floats).all():
         raise CorruptFile("file is damaged (quantiser parameters are not finite)")
@@ -207,9 +230,8 @@ def _parse(body):
     pos += 1
     if n_streams != len(STREAMS):
         raise CorruptFile("file is damaged (wrong number of streams)")
-    depth = [bits["position"]] * 2 + [bits["variance"]] * 2 + [bits["covariance"]] + [bits["colour"]] * 3
     columns, infos = [], []
-    for index in range(n_streams):
+    for index, nbits in enumerate(_stream_depths(bits)):
         start = pos
         stream_id, model_id, param_len = _STREAM.unpack_from(body, pos)
         pos += _STREAM.size
@@ -223,7 +245,7 @@ def _parse(body):
         if len(params) != param_len or len(payload) != payload_len:
             raise CorruptFile("file is truncated")
         pos += payload_len
-        symbols = _decode_stream(MODELS[model_id], params, payload, count, depth[index])
+        symbols = _decode_stream(MODELS[model_id], params, payload, count, nbits)
         columns.append(symbols)
         infos.append(StreamInfo(STREAMS[index], MODELS[model_id], pos - start))
     if pos != len(body):
@@ -232,33 +254,76 @@ def _parse(body):
     return DecodedFile(height, width, channels, codes, infos, _HEADER.size + _QUANTIZERS.size + 1 + _CRC.size)
 
 
+def _stream_depths(bits):
+    """Bit depth of each stream of :data:`STREAMS`."""
+    return [bits["position"]] * 2 + [bits["variance"]] * 2 + [bits["covariance"]] + [bits["colour"]] * 3
+
+
 def _decode_stream(model, params, payload, count, nbits):
+    """The ``count`` symbols of one stream, after checking its model and payload size against the alphabet.
+
+    A stream's symbols are codes in ``0 .. 2^nbits - 1`` (``dy`` too, as the
+    Gaussians are sorted by ``y``); a model's support may reach one past the
+    last code (:func:`_support`). Nothing reaches constriction unless it is
+    valid for it, and an ANS stream must be used up exactly by its symbols.
+    """
     if model == "fixed":
+        if len(payload) != -(-count * nbits // 8):
+            raise CorruptFile("file is damaged (fixed-length stream of the wrong size)")
         bits = np.unpackbits(np.frombuffer(payload, np.uint8))[:count * nbits]
-        if bits.size != count * nbits:
-            raise CorruptFile("file is truncated")
         return (bits.reshape(count, nbits).astype(np.int64) << np.arange(nbits - 1, -1, -1)).sum(axis=1)
+    if len(payload) % 4:
+        raise CorruptFile("file is damaged (entropy-coded stream of the wrong size)")
     if count == 0:
+        if payload:
+            raise CorruptFile("file is damaged (entropy-coded stream of the wrong size)")
         return np.zeros(0, np.int64)
-    words = np.frombuffer(payload, "<u4").astype(np.uint32)
     if model == "laplace":
-        low, high, mean, scale = struct.unpack("<iiff", params)
-        if not (low < high and np.isfinite(mean) and np.isfinite(scale) and scale > 0):
+        if len(params) != _LAPLACE.size:
             raise CorruptFile("file is damaged (bad entropy model)")
-        coder = constriction.stream.stack.AnsCoder(words)
-        return coder.decode(_laplace_model(low, high, mean, scale), count).astype(np.int64)
-    low, high = struct.unpack_from("<ii", params)
-    if not low < high:
+        low, high, mean, scale = _LAPLACE.unpack(params)
+        _check_support(low, high, nbits)
+        if not (np.isfinite(mean) and low - 1 <= mean <= high + 1 and np.isfinite(scale)
+                and _MIN_SCALE <= scale <= 2 ** 17):
+            raise CorruptFile("file is damaged (bad entropy model)")
+        return _ans_decode(payload, _laplace_model(low, high, mean, scale), count)
+    if len(params) < _SUPPORT.size:
         raise CorruptFile("file is damaged (bad entropy model)")
-    counts = _read_varints(params[8:], high - low + 1)
+    low, high = _SUPPORT.unpack_from(params)
+    _check_support(low, high, nbits)
+    counts = _read_varints(params[_SUPPORT.size:], high - low + 1, count)
     if counts.sum() != count:
-        raise CorruptFile("file is damaged (bad entropy model)")
+        raise CorruptFile("file is damaged (histogram does not count the declared Gaussians)")
+    if 8 * len(payload) < _HISTOGRAM_SLACK * _information_bits(counts) - 64:
+        raise CorruptFile("file is damaged (entropy-coded stream too short for its histogram)")
+    return _ans_decode(payload, _categorical(counts), count) + low
+
+
+def _check_support(low, high, nbits):
+    if not 0 <= low < high <= 2 ** nbits:
+        raise CorruptFile("file is damaged (entropy model outside the code alphabet)")
+
+
+def _information_bits(counts):
+    """Bits that ``counts`` symbols cost at least under the histogram they define (its entropy)."""
+    used = counts[counts > 0].astype(np.float64)
+    return float(-(used * np.log2(used / used.sum())).sum())
+
+
+def _ans_decode(payload, model, count):
+    words = np.frombuffer(payload, "<u4").astype(np.uint32)
+    if words.size and words[-1] == 0:
+        raise CorruptFile("file is damaged (entropy-coded stream ends in a zero word)")
     coder = constriction.stream.stack.AnsCoder(words)
-    return coder.decode(_categorical(counts), count).astype(np.int64) + low
+    symbols = coder.decode(model, count).astype(np.int64)
+    if not coder.is_empty():
+        raise CorruptFile("file is damaged (entropy-coded stream longer than its symbols)")
+    return symbols
 
 
-def _read_varints(data, n):
-    if n < 1 or n > 1 << 17:
+def _read_varints(data, n, largest):
+    """``n`` LEB128 varints from ``data``, each at most ``largest``."""
+    if n < 1 or n > (1 << 16) + 1 or len(data) > 5 * n:
         raise CorruptFile("file is damaged (bad entropy model)")
     values, v, shift = [], 0, 0
     for byte in data:
@@ -267,7 +332,9 @@ def _read_varints(data, n):
         if not byte & 0x80:
             values.append(v)
             v, shift = 0, 0
-    if len(values) != n or shift:
+        elif shift > 28:
+            raise CorruptFile("file is damaged (bad entropy model)")
+    if len(values) != n or shift or max(values) > largest:
         raise CorruptFile("file is damaged (bad entropy model)")
     return np.array(values, np.int64)
 

@@ -21,6 +21,8 @@ import numpy as np
 from . import bitstream
 from .errors import GIError
 from .fit import as_target, fit, raise_if_diverged, train
+from .interrupt import catching_sigint
+from .limits import check_number
 from .metrics import ms_ssim, psnr
 from .model import GaussianImage
 from .quantize import QuantizedMap, dequantize, initial_quantizers, quantize
@@ -46,34 +48,46 @@ class EncodeReport:
 
 
 def compress(image, n_gaussians, iterations=50_000, qat_iterations=None, seed=0, *, bits=None, lr=0.018,
-             backend="cpu", progress=None, return_report=False):
+             backend="cpu", progress=None, return_report=False, max_pixels=None):
     """Encode an image with ``n_gaussians`` Gaussians into ``.gi`` bytes.
 
     ``iterations`` of representation fitting are followed by ``qat_iterations``
-    (default ``0.2 * iterations``) of quantisation-aware training. ``bits``
-    overrides the default depths ``{"position": 12, "variance": 10,
-    "covariance": 10, "colour": 6}``. With ``return_report`` the result is
-    ``(bytes, EncodeReport)``.
+    (default ``0.2 * iterations``) of quantisation-aware training; ``0`` skips
+    it (plain post-training quantisation). ``bits`` overrides the default
+    depths ``{"position": 12, "variance": 10, "covariance": 10, "colour": 6}``.
+    With ``return_report`` the result is ``(bytes, EncodeReport)``. An image
+    file larger than ``max_pixels`` (:mod:`gi_numba.limits`) is refused.
+
+    Ctrl-C ends the current phase early; an encode interrupted in the warm-up
+    skips quantisation-aware training, and either way the bytes of the best
+    state reached are returned with ``report.interrupted`` set.
     """
     start = time.perf_counter()
-    target, channels = as_target(image)
+    target, channels = as_target(image, max_pixels)
     height, width = target.shape[:2]
+    iterations = check_number(iterations, "iterations", 1, integer=True)
     if qat_iterations is None:
         qat_iterations = max(int(QAT_FRACTION * iterations), 1)
+    qat_iterations = check_number(qat_iterations, "QAT iterations", 0, integer=True)
     _check_bits(bits)
-    warm = fit(target, n_gaussians, iterations=iterations, seed=seed, lr=lr, backend=backend,
-               sigmoid_colours=True, progress=progress)
-    final_lr = lr * 0.5 ** ((iterations - 1) // warm.settings["lr_decay_every"])
-    params, lam, quantizers, interrupted = _quantization_aware_training(
-        warm, target, qat_iterations, final_lr, bits, backend, progress)
+    with catching_sigint():
+        warm = fit(target, n_gaussians, iterations=iterations, seed=seed, lr=lr, backend=backend,
+                   sigmoid_colours=True, progress=progress)
+        interrupted = warm.stats["interrupted"]
+        if interrupted or qat_iterations == 0:
+            params, lam, quantizers = warm.params, warm.lam, initial_quantizers(warm.params, warm.lam, bits)
+        else:
+            final_lr = lr * 0.5 ** ((iterations - 1) // warm.settings["lr_decay_every"])
+            params, lam, quantizers, interrupted = _quantization_aware_training(
+                warm, target, qat_iterations, final_lr, bits, backend, progress)
     codes = quantize(params, lam, quantizers)
     data, streams = bitstream.write(codes, height, width, channels)
     if not return_report:
         return data
-    decoded = decompress(data)
+    decoded = decompress(data, max_pixels=max_pixels)
     report = EncodeReport(len(data), 8.0 * len(data) / (height * width), psnr(decoded, target),
                           ms_ssim(decoded, target), codes.n_gaussians, time.perf_counter() - start, streams,
-                          interrupted or warm.stats["interrupted"])
+                          interrupted)
     return data, report
 
 
@@ -81,8 +95,7 @@ def _check_bits(bits):
     for name, depth in (bits or {}).items():
         if name not in ("position", "variance", "covariance", "colour"):
             raise GIError(f"unknown attribute {name!r} in bit depths")
-        if not 1 <= int(depth) <= 16:
-            raise GIError(f"bit depth of {name} must be between 1 and 16, got {depth}")
+        check_number(depth, f"the bit depth of {name}", 1, 16, integer=True)
 
 
 def _quantization_aware_training(warm, target, iterations, lr, bits, backend, progress):
@@ -101,14 +114,19 @@ def _quantization_aware_training(warm, target, iterations, lr, bits, backend, pr
     return result.params, result.lam, result.extra, result.interrupted
 
 
-def decompress(data, height=None, width=None, scale=None, backend="cpu"):
-    """Decode ``.gi`` bytes to a float32 ``(H, W, 3)`` image in ``[0, 1]`` (optionally resized)."""
-    return decoded_model(data).render(height=height, width=width, scale=scale, backend=backend)
+def decompress(data, height=None, width=None, scale=None, backend="cpu", max_pixels=None):
+    """Decode ``.gi`` bytes to a float32 ``(H, W, 3)`` image in ``[0, 1]`` (optionally resized).
+
+    The file's size and the output's must each be within ``max_pixels``
+    (:mod:`gi_numba.limits`; default 8192 x 8192).
+    """
+    return decoded_model(data, max_pixels).render(height=height, width=width, scale=scale, backend=backend,
+                                                  max_pixels=max_pixels)
 
 
-def decoded_model(data):
+def decoded_model(data, max_pixels=None):
     """The :class:`GaussianImage` a ``.gi`` file describes (colours as drawn, no filter)."""
-    parsed = bitstream.read(data)
+    parsed = bitstream.read(data, max_pixels)
     params = dequantize(parsed.codes)
     return GaussianImage(params=params, lam=np.zeros(params.shape[0], np.float32), height=parsed.height,
                          width=parsed.width, channels=parsed.channels)
@@ -126,10 +144,9 @@ def compress_to_rate(image, bpp, *, max_tries=5, **options):
     the real file lands within 10% of the target (bits per Gaussian barely
     depend on ``N``, so one or two corrections suffice).
     """
-    target, _ = as_target(image)
+    target, _ = as_target(image, options.get("max_pixels"))
     pixels = target.shape[0] * target.shape[1]
-    if not bpp > 0:
-        raise GIError(f"the target rate must be positive, got {bpp} bpp")
+    bpp = check_number(bpp, "the target rate (bpp)", 0, above=True)
     n = round(bpp * pixels / _FIXED_BITS_PER_GAUSSIAN)
     best = None
     for _ in range(max_tries):

@@ -49,16 +49,36 @@ def _umask():
     return mask
 
 
-def check_writable(path):
-    """Fail early, before a long computation, if ``path`` cannot be created."""
+def check_writable(path, inputs=()):
+    """Fail early, before a long computation, if ``path`` cannot be created or is one of ``inputs``.
+
+    The folder is tested by creating (and removing) a temporary file in it:
+    permission bits say nothing for root, nor on a read-only filesystem.
+    """
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
+    for source in inputs:
+        if _same_file(path, source):
+            raise GIError(f"cannot write {path}: it is the input file {source}; choose another output")
     if path.is_dir():
         raise GIError(f"cannot write {path}: it is a directory")
     if not folder.is_dir():
         raise GIError(f"cannot write {path}: folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise GIError(f"cannot write {path}: folder {folder} is not writable")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise GIError(f"cannot write {path}: {exc.strerror or exc}") from None
+    os.close(fd)
+    _remove_quietly(probe)
+
+
+def _same_file(a, b):
+    """Whether paths ``a`` and ``b`` name the same file (the same inode once both exist)."""
+    a, b = Path(a), Path(b)
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return a.resolve() == b.resolve()
 
 
 def _remove_quietly(path):

@@ -23,6 +23,8 @@ import numpy as np
 
 from .errors import GIError
 from .image_io import load_image, to_float_rgb
+from .interrupt import interruptible_range
+from .limits import check_number
 from .metrics import psnr_from_mse
 from .model import GaussianImage
 from .optim import step_decay
@@ -53,15 +55,20 @@ class FitSettings:
     model: str = "gi++"
 
     def __post_init__(self):
+        """Fill in the model's defaults; :class:`GIError` for an option out of range, before any work."""
         model = parameterisation(self.model)
-        if self.lr is None:
-            self.lr = model.lr
+        self.n_gaussians = check_number(self.n_gaussians, "the number of Gaussians", 1, integer=True)
+        self.iterations = check_number(self.iterations, "iterations", 1, integer=True)
+        self.seed = check_number(self.seed, "the seed", 0, 2 ** 63 - 1, integer=True)
+        self.lr = check_number(model.lr if self.lr is None else self.lr, "the learning rate", 0, above=True)
         if self.densify is None:
             self.densify = model.densify
         if self.caf is None:
             self.caf = model.caf
         if self.lr_decay_every is None:
             self.lr_decay_every = max(round(0.4 * self.iterations), 1)
+        self.lr_decay_every = check_number(self.lr_decay_every, "the learning-rate decay interval", 1,
+                                           integer=True)
 
 
 @dataclass
@@ -93,7 +100,7 @@ class FitDiverged(GIError):
 
 def fit(image, n_gaussians, iterations=50_000, seed=0, *, model="gi++", densify=None, caf=None, lr=None,
         lr_decay_every=None, backend="cpu", sigmoid_colours=False, progress=None, progress_every=100,
-        snapshots=None):
+        snapshots=None, max_pixels=None):
     """Fit ``n_gaussians`` Gaussians to ``image`` and return the best :class:`GaussianImage`.
 
     ``image`` is a path or an ``(H, W)``/``(H, W, C)`` array (uint8, uint16, or
@@ -109,9 +116,10 @@ def fit(image, n_gaussians, iterations=50_000, seed=0, *, model="gi++", densify=
     0.001). ``densify`` and ``caf`` default to the model's own choice: on for
     GI++, off for GaussianImage; either can be switched on or off for any
     model (the paper's ablation). Whatever the model, the returned
-    :class:`GaussianImage` holds the drawn parameters.
+    :class:`GaussianImage` holds the drawn parameters. An image file larger
+    than ``max_pixels`` (:mod:`gi_numba.limits`) is refused before it is decoded.
     """
-    target, channels = as_target(image)
+    target, channels = as_target(image, max_pixels)
     settings = FitSettings(n_gaussians=n_gaussians, iterations=iterations, seed=seed, lr=lr,
                            lr_decay_every=lr_decay_every, densify=densify, caf=caf, backend=backend,
                            sigmoid_colours=sigmoid_colours, model=model)
@@ -119,25 +127,19 @@ def fit(image, n_gaussians, iterations=50_000, seed=0, *, model="gi++", densify=
     return _run(target, channels, settings, progress, max(int(progress_every), 1), snapshots)
 
 
-def as_target(image):
+def as_target(image, max_pixels=None):
     """``(target (H, W, 3) float32, source channel count)`` from a path or an array."""
     if isinstance(image, (str, Path)):
-        target, info = load_image(image)
+        target, info = load_image(image, max_pixels)
         return target, info.channels
     target, info = to_float_rgb(image)
     return target, info.channels
 
 
 def _check(settings, height, width):
-    if not isinstance(settings.n_gaussians, (int, np.integer)) or settings.n_gaussians < 1:
-        raise GIError(f"the number of Gaussians must be a positive integer, got {settings.n_gaussians}")
     if settings.n_gaussians > height * width:
         raise GIError(f"{settings.n_gaussians} Gaussians is more than the {height * width} pixels "
                       f"of this {width}x{height} image")
-    if settings.iterations < 1:
-        raise GIError(f"iterations must be at least 1, got {settings.iterations}")
-    if not settings.lr > 0:
-        raise GIError(f"the learning rate must be positive, got {settings.lr}")
 
 
 class IdentityMap:
@@ -215,7 +217,7 @@ def train(rasterizer, target, state, strategy, iterations, lr, lr_decay_every, m
     iteration, interrupted, diverged, warmup = 0, False, False, 0.0
     start = time.perf_counter()
     try:
-        for iteration in range(1, iterations + 1):
+        for iteration in interruptible_range(iterations):
             drawn, drawn_lam = mapping.forward(state.params, state.lam)
             sse, grads = rasterizer.loss_and_gradients(drawn, drawn_lam)
             if snapshots is not None and snapshots.wants(iteration):
@@ -237,8 +239,10 @@ def train(rasterizer, target, state, strategy, iterations, lr, lr_decay_every, m
                                   time.perf_counter() - start, warmup))
     except KeyboardInterrupt:
         interrupted = True
+    interrupted = interrupted or iteration < iterations and not diverged
     return TrainResult(best[0], best[1], best[2], best[3], best[4], iteration - (1 if diverged else 0),
                        time.perf_counter() - start, interrupted, diverged)
+
 
 
 def _error_ranking(rasterizer, mapping, state, target):

@@ -25,6 +25,7 @@ import numpy as np
 from numba import cuda
 
 from .fit import Progress, TrainResult
+from .interrupt import interruptible_range
 from .metrics import psnr_from_mse
 from . import optim
 from .optim import adam_constants, step_decay
@@ -330,7 +331,7 @@ def train_on_device(rasterizer, state, strategy, iterations, lr, lr_decay_every,
     iteration, interrupted, diverged, warmup = 0, False, False, 0.0
     start = time.perf_counter()
     try:
-        for iteration in range(1, iterations + 1):
+        for iteration in interruptible_range(iterations):
             sse, not_finite = device.loss_and_flag()
             if snapshots is not None and snapshots.wants(iteration):
                 snapshots(iteration, *(array.copy_to_host() for array in device.live[:2]))
@@ -350,6 +351,7 @@ def train_on_device(rasterizer, state, strategy, iterations, lr, lr_decay_every,
                                   time.perf_counter() - start, warmup))
     except KeyboardInterrupt:
         interrupted = True
+    interrupted = interrupted or iteration < iterations and not diverged
     params, lam = device.best_on_host() if best_iteration else (None, None)
     return TrainResult(best_psnr, params, lam, None, best_iteration, iteration - (1 if diverged else 0),
                        time.perf_counter() - start, interrupted, diverged)

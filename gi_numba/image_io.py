@@ -10,6 +10,9 @@ Conventions, applied to every input:
 - An alpha channel is dropped, with a notice (compositing onto a background
   would invent colours the user never saw).
 - Multi-frame files (GIF, multi-page TIFF) use their first frame.
+- CMYK (and YCCK, YCbCr, LAB, HSV) images are converted to RGB by Pillow.
+- The size in the file's header is checked against the pixel limit
+  (:mod:`gi_numba.limits`) before any pixel is decoded.
 - 16-bit PNGs are decoded by :mod:`gi_numba.png16` at full precision (Pillow
   would keep only the high byte of 16-bit colour).
 """
@@ -22,9 +25,11 @@ from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
+from PIL import Image
 
 from .errors import GIError
 from .fileio import write_atomically
+from .limits import check_pixels
 from .png16 import is_png16, read_png16
 
 #: Smallest image side the fit accepts.
@@ -45,26 +50,33 @@ def example_image_path():
     return Path(str(resources.files("gi_numba") / "data" / "parrots.png"))
 
 
-def load_image(path):
+def load_image(path, max_pixels=None):
     """Read ``path`` as a float32 ``(H, W, 3)`` array in ``[0, 1]`` plus an :class:`ImageInfo`.
 
-    Raises :class:`GIError` for a missing, unreadable or too small image.
+    The image's size is read from its header and checked against
+    ``max_pixels`` (:mod:`gi_numba.limits`) before its pixels are decoded.
+    Raises :class:`GIError` for a missing, unreadable, too small or too large image.
     """
     path = Path(path)
     if not path.exists():
         raise GIError(f"{path}: no such file")
     if path.is_dir():
         raise GIError(f"{path}: is a directory, not an image")
+    notices = []
     try:
-        raw = _read_png16(path) if _starts_as_png16(path) else None
+        raw = _read_png16(path, max_pixels) if _starts_as_png16(path) else None
         if raw is None:
-            with warnings.catch_warnings():  # imageio's TIFF reader warns about its own future
-                warnings.simplefilter("ignore", DeprecationWarning)
-                raw = iio.imread(path, index=0)
-    except Exception as exc:  # imageio raises many types for undecodable data
+            raw = _read_with_pillow_header(path, max_pixels, notices)
+    except GIError as exc:
+        raise GIError(f"{path}: {exc}") from None
+    except MemoryError:
+        raise GIError(f"{path}: not enough memory to read this image") from None
+    except Exception as exc:  # imageio and Pillow raise many types for undecodable data
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise GIError(f"{path}: cannot be read as an image ({reason})") from None
-    return to_float_rgb(raw, name=str(path))
+    image, info = to_float_rgb(raw, name=str(path))
+    info.notices[:0] = notices
+    return image, info
 
 
 def _starts_as_png16(path):
@@ -72,8 +84,36 @@ def _starts_as_png16(path):
         return is_png16(handle.read(32))
 
 
-def _read_png16(path):
-    return read_png16(Path(path).read_bytes())
+def _read_png16(path, max_pixels):
+    return read_png16(Path(path).read_bytes(), max_pixels)
+
+
+#: Pillow modes that are not RGB-like and are converted to RGB by Pillow's own rules (CMYK JPEGs: inverted Adobe
+#: CMYK and YCCK are undone by Pillow's decoder first).
+_CONVERTED_MODES = ("CMYK", "YCbCr", "LAB", "HSV")
+
+
+def _read_with_pillow_header(path, max_pixels, notices):
+    """Decode any format Pillow identifies, once its header's size is within the limit.
+
+    CMYK-like modes are converted to RGB by Pillow (:data:`_CONVERTED_MODES`);
+    a multi-frame file gives its first frame (for a multi-page TIFF, only that
+    page is read).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pillow's decompression-bomb warning: our own limit applies instead
+        with Image.open(path) as image:
+            (width, height), mode, frames, kind = image.size, image.mode, getattr(image, "n_frames", 1), image.format
+    check_pixels(height, width, max_pixels)
+    options = dict(index=0)
+    if mode in _CONVERTED_MODES:
+        notices.append(f"{path}: {mode} image, converted to RGB")
+        options.update(plugin="pillow", mode="RGB")
+    elif kind == "TIFF" and frames > 1:
+        options.update(plugin="pillow")
+    with warnings.catch_warnings():  # imageio's TIFF reader warns about its own future
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return iio.imread(path, **options)
 
 
 def to_float_rgb(raw, name="image"):

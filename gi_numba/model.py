@@ -21,7 +21,9 @@ key          shape / type                meaning
 
 import io
 import json
+import math
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,6 +31,7 @@ import numpy as np
 from .errors import GIError
 from .fileio import write_atomically
 from .layout import COLOUR, COV, MEAN, N_PARAMS
+from .limits import check_gaussians, check_number, check_pixels
 from .raster import make_rasterizer
 from .raster.maths import TILE, TILE_ROWS
 
@@ -104,7 +107,7 @@ class GaussianImage:
         out[:, 4] = cov[:, 2] * sy * sy
         return out.astype(np.float32)
 
-    def render(self, height=None, width=None, scale=None, backend="cpu", region=None):
+    def render(self, height=None, width=None, scale=None, backend="cpu", region=None, max_pixels=None):
         """Render as a float32 ``(height, width, 3)`` image in ``[0, 1]``.
 
         ``scale`` (e.g. 2) renders at ``round(scale * size)``; ``height`` and
@@ -114,8 +117,9 @@ class GaussianImage:
         boundary at or before ``(x, y)`` and ends at the one after the window
         (or the image's edge), so only the tiles the window touches are
         rendered, with the same tile lists as the whole image (same values).
+        The output may hold at most ``max_pixels`` (:mod:`gi_numba.limits`).
         """
-        height, width = self._output_size(height, width, scale)
+        height, width = self._output_size(height, width, scale, max_pixels)
         if (height, width) == (self.height, self.width):
             params, lam = self.drawn_params(), self.lam
         else:
@@ -133,17 +137,16 @@ class GaussianImage:
         planar = rasterizer.render(params, np.ascontiguousarray(lam, np.float32))
         return np.ascontiguousarray(planar[:, y - y0:y - y0 + h, x - x0:].transpose(1, 2, 0))
 
-    def _output_size(self, height, width, scale):
+    def _output_size(self, height, width, scale, max_pixels):
+        """The output size asked for, checked to be non-empty and within the pixel limit before anything is drawn."""
         if scale is not None:
             if height is not None or width is not None:
                 raise GIError("give either a scale or an output size, not both")
-            if not scale > 0:
-                raise GIError(f"scale must be positive, got {scale}")
+            scale = check_number(scale, "scale", 0, above=True)
             height, width = round(self.height * scale), round(self.width * scale)
-        height = self.height if height is None else int(height)
-        width = self.width if width is None else int(width)
-        if height < 1 or width < 1:
-            raise GIError(f"output size {width}x{height} is empty")
+        height = self.height if height is None else check_number(height, "output height", 1, integer=True)
+        width = self.width if width is None else check_number(width, "output width", 1, integer=True)
+        check_pixels(height, width, max_pixels, what="output")
         return height, width
 
     def save(self, path):
@@ -157,28 +160,107 @@ class GaussianImage:
         write_atomically(path, buffer.getvalue())
 
     @classmethod
-    def load(cls, path):
-        """Read a checkpoint written by :meth:`save`; :class:`GIError` if it is not one."""
+    def load(cls, path, max_pixels=None):
+        """Read a checkpoint written by :meth:`save`; :class:`GIError` if it is not a valid one.
+
+        A checkpoint is input like any other: the arrays' declared types and
+        shapes are checked before they are read, and the metadata's types,
+        the image size (against ``max_pixels``, :mod:`gi_numba.limits`) and the
+        Gaussian count before anything is made from them. Pickles are refused.
+        """
         try:
-            with np.load(path, allow_pickle=False) as archive:
-                params, lam, meta = archive["params"], archive["lam"], json.loads(str(archive["meta"]))
+            with zipfile.ZipFile(path) as archive:
+                meta = _checked_meta(_read_member(archive, "meta", path), path, max_pixels)
+                n = _declared_rows(archive, meta, path, max_pixels)
+                params = _read_member(archive, "params", path, (n, N_PARAMS))
+                lam = _read_member(archive, "lam", path, (n,))
         except FileNotFoundError:
             raise GIError(f"{path}: no such file") from None
         except IsADirectoryError:
             raise GIError(f"{path}: is a directory, not a model file") from None
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError):
+        except (OSError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, KeyError, zlib.error):
             raise GIError(f"{path}: not a gi-numba model file (.npz checkpoint)") from None
-        if meta.get("format") != FORMAT_NAME:
-            raise GIError(f"{path}: not a gi-numba model file (.npz checkpoint)")
-        if meta.get("version") != FORMAT_VERSION:
-            raise GIError(f"{path}: model format version {meta.get('version')} is not supported "
-                          f"(this gi-numba reads version {FORMAT_VERSION})")
-        if params.ndim != 2 or params.shape[1] != N_PARAMS or lam.shape != (params.shape[0],):
-            raise GIError(f"{path}: model file is damaged (unexpected array shapes)")
-        return cls(params=params.astype(np.float32), lam=lam.astype(np.float32),
-                   height=int(meta["height"]), width=int(meta["width"]), channels=int(meta.get("channels", 3)),
-                   iteration=int(meta.get("iteration", 0)), seed=meta.get("seed"),
-                   settings=meta.get("settings", {}), psnr=meta.get("psnr"), stats=meta.get("stats", {}))
+        if not (np.isfinite(params).all() and np.isfinite(lam).all() and (lam >= 0).all()):
+            raise GIError(f"{path}: model file is damaged (parameters are NaN, infinite or negative filters)")
+        return cls(params=params.astype(np.float32), lam=lam.astype(np.float32), **meta)
+
+
+#: Largest metadata string a checkpoint may hold (characters).
+_MAX_META_CHARS = 1 << 20
+
+
+def _member_header(archive, name, path):
+    """``(shape, dtype)`` an ``.npy`` member of the archive declares, checked against the member's size."""
+    info = archive.getinfo(name + ".npy")
+    with archive.open(info) as handle:
+        version = np.lib.format.read_magic(handle)
+        read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                       (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+        if read_header is None:
+            raise ValueError("unknown .npy version")
+        shape, _, dtype = read_header(handle, max_header_size=10_000)
+        offset = handle.tell()
+    if dtype.hasobject or info.file_size != offset + math.prod(shape) * dtype.itemsize:
+        raise GIError(f"{path}: model file is damaged ({name} does not hold what its header declares)")
+    return shape, dtype
+
+
+def _read_member(archive, name, path, shape=None):
+    """The array ``name`` of the archive, once its declared type (and ``shape``) are what a checkpoint holds."""
+    declared, dtype = _member_header(archive, name, path)
+    if name == "meta":
+        valid = declared == () and dtype.kind == "U" and dtype.itemsize <= 4 * _MAX_META_CHARS
+    else:
+        valid = declared == shape and dtype.kind == "f" and dtype.itemsize <= 8
+    if not valid:
+        raise GIError(f"{path}: model file is damaged ({name} is {dtype} {declared}, not what a checkpoint holds)")
+    with archive.open(name + ".npy") as handle:
+        array = np.lib.format.read_array(handle, allow_pickle=False)
+    return str(array) if name == "meta" else array
+
+
+def _declared_rows(archive, meta, path, max_pixels):
+    """Gaussian count of the checkpoint (rows of ``params``), within the limit for its image size."""
+    shape, _ = _member_header(archive, "params", path)
+    if len(shape) != 2 or shape[1] != N_PARAMS:
+        raise GIError(f"{path}: model file is damaged (params has shape {shape}, not (N, {N_PARAMS}))")
+    check_gaussians(shape[0], meta["height"], meta["width"], max_pixels, what=str(path))
+    return shape[0]
+
+
+def _checked_meta(text, path, max_pixels):
+    """The constructor arguments a checkpoint's JSON metadata describes, every field type-checked."""
+    try:
+        meta = json.loads(text)
+    except json.JSONDecodeError:
+        raise GIError(f"{path}: not a gi-numba model file (.npz checkpoint)") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
+        raise GIError(f"{path}: not a gi-numba model file (.npz checkpoint)")
+    if meta.get("version") != FORMAT_VERSION:
+        raise GIError(f"{path}: model format version {meta.get('version')!r} is not supported "
+                      f"(this gi-numba reads version {FORMAT_VERSION})")
+    fields = dict(height=meta.get("height"), width=meta.get("width"), channels=meta.get("channels", 3),
+                  iteration=meta.get("iteration", 0), seed=meta.get("seed"), settings=meta.get("settings", {}),
+                  psnr=meta.get("psnr"), stats=meta.get("stats", {}))
+    checks = dict(height=_is_count(fields["height"], 1), width=_is_count(fields["width"], 1),
+                  channels=fields["channels"] in (1, 3) and _is_count(fields["channels"], 1),
+                  iteration=_is_count(fields["iteration"], 0),
+                  seed=fields["seed"] is None or _is_count(fields["seed"], 0),
+                  settings=isinstance(fields["settings"], dict), stats=isinstance(fields["stats"], dict),
+                  psnr=fields["psnr"] is None or (isinstance(fields["psnr"], (int, float))
+                                                 and not isinstance(fields["psnr"], bool)))
+    for name, ok in checks.items():
+        if not ok:
+            raise GIError(f"{path}: model file is damaged ({name} is {fields[name]!r})")
+    if not isinstance(fields["settings"].get("sigmoid_colours", False), bool):
+        raise GIError(f"{path}: model file is damaged (settings.sigmoid_colours is not true or false)")
+    check_pixels(fields["height"], fields["width"], max_pixels, what=f"{path}: the model's image")
+    return fields
+
+
+def _is_count(value, low):
+    """Whether ``value`` is a JSON integer (not a boolean) of at least ``low``."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
 
 
 def _checked_region(region, height, width):

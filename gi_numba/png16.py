@@ -12,6 +12,8 @@ import zlib
 import numba
 import numpy as np
 
+from .limits import check_pixels
+
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}  # colour type -> samples per pixel
 
@@ -21,14 +23,17 @@ def is_png16(header: bytes):
     return header[:8] == SIGNATURE and len(header) >= 26 and header[12:16] == b"IHDR" and header[24] == 16
 
 
-def read_png16(data: bytes):
+def read_png16(data: bytes, max_pixels=None):
     """Decode a 16-bit PNG to ``uint16`` ``(H, W, C)``; ``None`` for layouts left to Pillow (interlaced).
 
+    The size in ``IHDR`` is checked against ``max_pixels`` (:mod:`gi_numba.limits`)
+    before anything is inflated, and no more than that size is inflated.
     Raises ``ValueError`` for damaged data.
     """
     width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
     if depth != 16 or colour not in _CHANNELS or interlace != 0:
         return None
+    check_pixels(height, width, max_pixels)
     channels = _CHANNELS[colour]
     idat, pos = [], 8
     while pos + 8 <= len(data):
@@ -38,11 +43,11 @@ def read_png16(data: bytes):
         pos += 12 + length
         if kind == b"IEND":
             break
+    stride = width * channels * 2
     try:
-        raw = np.frombuffer(zlib.decompress(b"".join(idat)), np.uint8)
+        raw = np.frombuffer(zlib.decompressobj().decompress(b"".join(idat), height * (stride + 1)), np.uint8)
     except zlib.error as exc:
         raise ValueError(f"damaged PNG data ({exc})") from None
-    stride = width * channels * 2
     if raw.size < height * (stride + 1):
         raise ValueError("truncated PNG data")
     rows = _unfilter(raw, height, stride, channels * 2)
