@@ -27,6 +27,7 @@ from .errors import GIError
 from .fileio import check_writable, make_folder, write_atomically
 from .image_io import load_image
 from .interrupt import Interrupted, catching_sigint, ignore_sigint, requested as interrupt_requested
+from .limits import check_number
 from .metrics import ms_ssim, psnr
 
 #: Files ``compress-dir`` treats as images (by extension, case-insensitive).
@@ -244,6 +245,12 @@ def compress_dir(in_dir, out_dir, n_gaussians=None, bpp=None, iterations=50_000,
         raise GIError(f"{in_dir} is not a folder")
     if workers < 1:
         raise GIError(f"the number of workers must be at least 1, got {workers}")
+    if n_gaussians is not None:
+        check_number(n_gaussians, "the number of Gaussians", 1, integer=True)
+    if bpp is not None:
+        check_number(bpp, "the target rate (bpp)", 0, above=True)
+    check_number(iterations, "iterations", 1, integer=True)
+    check_number(seed, "the seed", 0, 2 ** 63 - 1, integer=True)
     make_folder(out_dir)
     check_writable(out_dir / "summary.csv")
     threads = 1 if (workers > 1 or scheduler is not None) else None

@@ -25,7 +25,6 @@ from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
-from PIL import Image
 
 from .errors import GIError
 from .fileio import write_atomically
@@ -88,32 +87,38 @@ def _read_png16(path, max_pixels):
     return read_png16(Path(path).read_bytes(), max_pixels)
 
 
-#: Pillow modes that are not RGB-like and are converted to RGB by Pillow's own rules (CMYK JPEGs: inverted Adobe
-#: CMYK and YCCK are undone by Pillow's decoder first).
+#: Pillow modes that are not RGB-like; Pillow converts them to RGB by its own rules (for CMYK JPEGs its decoder
+#: has already undone Adobe's inverted CMYK and YCCK).
 _CONVERTED_MODES = ("CMYK", "YCbCr", "LAB", "HSV")
+_TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*")
 
 
 def _read_with_pillow_header(path, max_pixels, notices):
-    """Decode any format Pillow identifies, once its header's size is within the limit.
+    """Decode an image once the size in its header (read by imageio's Pillow plugin) is within the limit.
 
-    CMYK-like modes are converted to RGB by Pillow (:data:`_CONVERTED_MODES`);
-    a multi-frame file gives its first frame (for a multi-page TIFF, only that
-    page is read).
+    CMYK-like modes are converted to RGB (:data:`_CONVERTED_MODES`). A
+    multi-frame file gives its first frame; a multi-page TIFF is read by
+    Pillow, page 0 only, and a single-page TIFF by imageio's default reader,
+    which keeps 16 bits per channel.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Pillow's decompression-bomb warning: our own limit applies instead
-        with Image.open(path) as image:
-            (width, height), mode, frames, kind = image.size, image.mode, getattr(image, "n_frames", 1), image.format
-    check_pixels(height, width, max_pixels)
-    options = dict(index=0)
-    if mode in _CONVERTED_MODES:
-        notices.append(f"{path}: {mode} image, converted to RGB")
-        options.update(plugin="pillow", mode="RGB")
-    elif kind == "TIFF" and frames > 1:
-        options.update(plugin="pillow")
-    with warnings.catch_warnings():  # imageio's TIFF reader warns about its own future
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return iio.imread(path, **options)
+        with iio.imopen(path, "r", plugin="pillow") as file:
+            height, width = file.properties(index=0).shape[:2]
+            check_pixels(height, width, max_pixels)
+            mode = file.metadata(index=0).get("mode")
+            if mode in _CONVERTED_MODES:
+                notices.append(f"{path}: {mode} image, converted to RGB")
+                return file.read(index=0, mode="RGB")
+            if not _is_tiff(path) or (file.properties(index=...).n_images or 1) > 1:
+                return file.read(index=0)
+        warnings.simplefilter("ignore", DeprecationWarning)  # imageio's TIFF reader warns about its own future
+        return iio.imread(path, index=0)
+
+
+def _is_tiff(path):
+    with open(path, "rb") as handle:
+        return handle.read(4) in _TIFF_SIGNATURES
 
 
 def to_float_rgb(raw, name="image"):
@@ -159,12 +164,24 @@ def _normalise(raw, name):
     raise GIError(f"{name}: unsupported pixel type {raw.dtype}")
 
 
+#: Rows converted at a time by :func:`to_uint8`, so a large render needs no float64 copy of itself.
+_ROWS_PER_CHUNK = 256
+
+
 def to_uint8(image, channels=3):
-    """Round a ``[0, 1]`` ``(H, W, 3)`` image to 8 bits; ``channels=1`` averages to grayscale."""
-    image = np.clip(np.asarray(image, np.float64), 0.0, 1.0)
-    if channels == 1:
-        image = image.mean(axis=2)
-    return np.rint(image * 255.0).astype(np.uint8)
+    """Round a ``[0, 1]`` ``(H, W, 3)`` image to 8 bits; ``channels=1`` averages to grayscale.
+
+    Works in float64 on bands of rows: the extra memory is that of the 8-bit
+    result, not of a float64 image.
+    """
+    image = np.asarray(image)
+    out = np.empty(image.shape[:2] + (() if channels == 1 else (3,)), np.uint8)
+    for top in range(0, image.shape[0], _ROWS_PER_CHUNK):
+        band = np.clip(np.asarray(image[top:top + _ROWS_PER_CHUNK], np.float64), 0.0, 1.0)
+        if channels == 1:
+            band = band.mean(axis=2)
+        out[top:top + _ROWS_PER_CHUNK] = np.rint(band * 255.0)
+    return out
 
 
 def save_png(path, image, channels=3):

@@ -7,12 +7,15 @@ for images we read, for models and ``.gi`` files we load, and for renders at
 another size.
 
 - ``max_pixels`` (default :data:`DEFAULT_MAX_PIXELS`, an 8192x8192 image)
-  bounds height x width. Decoding costs about 16 bytes per output pixel.
+  bounds height x width. Decoding to a PNG costs at most about 24 bytes per
+  output pixel (measured), 1.6 GB at the default limit.
 - The Gaussian count is bounded by the pixel count (the fit never uses more
   Gaussians than pixels) and by ``max_pixels // 16`` (4 194 304 by default):
   at the usual 30-70 bits per Gaussian, a file that needs more is larger than
-  an uncompressed image of the maximum size. Decoding costs about 200 bytes
-  per Gaussian.
+  an uncompressed image of the maximum size. Parsing costs about 230 bytes
+  per Gaussian (measured), and a ``.gi`` file must spend at least one bit per
+  Gaussian (:mod:`gi_numba.bitstream`), so parsing a file of ``B`` bytes
+  costs at most about ``1.8 kB x B``.
 
 Every API that reads or renders takes ``max_pixels=``; the CLI has
 ``--max-pixels``.
