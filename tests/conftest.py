@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import imageio.v3 as iio
 import numpy as np
 import pytest
 
@@ -21,6 +22,25 @@ def parrots():
 def small_crop(parrots):
     """A 96x64 crop of the bundled photo (an eye, feathers and background)."""
     return np.ascontiguousarray(parrots[40:104, 130:226])
+
+
+@pytest.fixture
+def crop_png(tmp_path, small_crop):
+    """The 96x64 crop as an 8-bit PNG file."""
+    path = tmp_path / "crop.png"
+    iio.imwrite(path, np.rint(small_crop * 255).astype(np.uint8))
+    return path
+
+
+def random_model(seed=0, n=300, height=64, width=96):
+    """Parameters and filters of ``n`` ordinary Gaussians inside the image (positive definite, colour logits)."""
+    rng = np.random.default_rng(seed)
+    params = np.zeros((n, 8), np.float32)
+    params[:, 0], params[:, 1] = rng.uniform(0, width, n), rng.uniform(0, height, n)
+    params[:, 2], params[:, 4] = rng.uniform(0.5, 30, n), rng.uniform(0.5, 30, n)
+    params[:, 3] = rng.uniform(-0.9, 0.9, n) * np.sqrt(params[:, 2] * params[:, 4])
+    params[:, 5:8] = rng.normal(0, 2, (n, 3))
+    return params, np.full(n, 1.0, np.float32)
 
 
 def random_gaussians(rng, n, height, width, margin=8.0):

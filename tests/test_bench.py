@@ -92,18 +92,11 @@ def test_classic_codec_round_trip_and_rate_grows_with_quality(name, parrots):
     assert np.abs(decoded.astype(int) - rgb).mean() < 3.0
 
 
-@pytest.fixture
-def image_png(tmp_path, small_crop):
-    path = tmp_path / "crop.png"
-    iio.imwrite(path, np.rint(small_crop * 255).astype(np.uint8))
-    return path
-
-
-def test_gi_bench_rd_writes_points_summary_and_plot_and_resumes(tmp_path, image_png):
+def test_gi_bench_rd_writes_points_summary_and_plot_and_resumes(tmp_path, crop_png):
     if not CODECS["jpeg"].available():
         pytest.skip("no JPEG codec installed (bench extra)")
     runner = CliRunner()
-    args = ["bench", "rd", str(image_png), "--codecs", "jpeg", "-n", "40,120", "-i", "60",
+    args = ["bench", "rd", str(crop_png), "--codecs", "jpeg", "-n", "40,120", "-i", "60",
             "--csv", str(tmp_path / "rd.csv"), "--summary", str(tmp_path / "rd.md"), "--plot", str(tmp_path / "rd.png")]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -124,9 +117,9 @@ def test_gi_bench_rd_writes_points_summary_and_plot_and_resumes(tmp_path, image_
     assert "gi++" not in again.stderr  # nothing was measured twice
 
 
-def test_missing_codec_is_skipped_with_a_notice(tmp_path, image_png, monkeypatch):
+def test_missing_codec_is_skipped_with_a_notice(tmp_path, crop_png, monkeypatch):
     monkeypatch.setitem(CODECS, "avif", dataclasses.replace(CODECS["avif"], _available=lambda: False))
-    result = CliRunner().invoke(app, ["bench", "rd", str(image_png), "--codecs", "avif", "-n", "30", "-i", "20",
+    result = CliRunner().invoke(app, ["bench", "rd", str(crop_png), "--codecs", "avif", "-n", "30", "-i", "20",
                                       "--csv", str(tmp_path / "rd.csv")])
     assert result.exit_code == 0, result.output
     assert "skipping avif: not installed" in result.stderr
@@ -141,15 +134,15 @@ def test_missing_codec_is_skipped_with_a_notice(tmp_path, image_png, monkeypatch
     (["represent", "{img}", "-i", "0"], "--iterations must be at least 1"),
     (["report", "missing.csv"], "no such file"),
 ])
-def test_bench_user_errors_are_one_line(tmp_path, image_png, args, message):
-    result = CliRunner().invoke(app, ["bench"] + [a.format(img=image_png) for a in args])
+def test_bench_user_errors_are_one_line(tmp_path, crop_png, args, message):
+    result = CliRunner().invoke(app, ["bench"] + [a.format(img=crop_png) for a in args])
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0]
 
 
-def test_gi_bench_ablation_runs_every_variant(tmp_path, image_png):
-    result = CliRunner().invoke(app, ["bench", "ablation", str(image_png), "-n", "60", "-i", "40",
+def test_gi_bench_ablation_runs_every_variant(tmp_path, crop_png):
+    result = CliRunner().invoke(app, ["bench", "ablation", str(crop_png), "-n", "60", "-i", "40",
                                       "--csv", str(tmp_path / "a.csv"), "--summary", str(tmp_path / "a.md")])
     assert result.exit_code == 0, result.output
     rows = ablation.read_results([tmp_path / "a.csv"])
@@ -160,8 +153,8 @@ def test_gi_bench_ablation_runs_every_variant(tmp_path, image_png):
     assert "| GI-Cholesky | " in (tmp_path / "a.md").read_text()
 
 
-def test_gi_bench_represent_measures_each_fit_in_its_own_process(tmp_path, image_png):
-    result = CliRunner().invoke(app, ["bench", "represent", str(image_png), "-n", "50", "-i", "30",
+def test_gi_bench_represent_measures_each_fit_in_its_own_process(tmp_path, crop_png):
+    result = CliRunner().invoke(app, ["bench", "represent", str(crop_png), "-n", "50", "-i", "30",
                                       "--csv", str(tmp_path / "r.csv"), "--json"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)  # one JSON object on stdout; MS-SSIM of a 96x64 image is NaN -> null

@@ -16,13 +16,6 @@ def runner():
     return CliRunner()
 
 
-@pytest.fixture
-def crop_png(tmp_path, small_crop):
-    path = tmp_path / "crop.png"
-    iio.imwrite(path, np.rint(small_crop * 255).astype(np.uint8))
-    return path
-
-
 def _json(result):
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)

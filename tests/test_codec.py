@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import gi_numba
+from conftest import random_model
 from gi_numba import bitstream
 from gi_numba.bitstream import CorruptFile
 from gi_numba.codec import compress, compress_to_rate, decoded_model, decompress
@@ -20,16 +21,6 @@ from gi_numba.raster.pipeline import CpuRasterizer
 def encoded(small_crop):
     """A real encoding of the 96x64 crop (short schedule) and its report."""
     return compress(small_crop, 200, iterations=1500, qat_iterations=300, return_report=True)
-
-
-def _random_model(seed=0, n=300, height=64, width=96):
-    rng = np.random.default_rng(seed)
-    params = np.zeros((n, 8), np.float32)
-    params[:, 0], params[:, 1] = rng.uniform(0, width, n), rng.uniform(0, height, n)
-    params[:, 2], params[:, 4] = rng.uniform(0.5, 30, n), rng.uniform(0.5, 30, n)
-    params[:, 3] = rng.uniform(-0.9, 0.9, n) * np.sqrt(params[:, 2] * params[:, 4])
-    params[:, 5:8] = rng.normal(0, 2, (n, 3))
-    return params, np.full(n, 1.0, np.float32)
 
 
 def test_lsq_gradients_match_finite_differences_of_the_continuous_part():
@@ -62,7 +53,7 @@ def test_lsq_gradients_match_finite_differences_of_the_continuous_part():
 
 def test_quantized_map_gradients_match_finite_differences_through_the_ste():
     """QAT backward equals finite differences of the render with rounding frozen at its codes."""
-    params, lam = _random_model(1, n=20, height=24, width=32)
+    params, lam = random_model(1, n=20, height=24, width=32)
     target = np.random.default_rng(2).uniform(size=(3, 24, 32)).astype(np.float32)
     mapping = QuantizedMap(initial_quantizers(params, lam))
     drawn, drawn_lam = mapping.forward(params, lam)
@@ -87,7 +78,7 @@ def test_log_quantiser_covers_the_range():
 
 
 def test_bitstream_round_trip_is_bit_exact():
-    params, lam = _random_model()
+    params, lam = random_model()
     codes = quantize(params, lam, initial_quantizers(params, lam))
     data, streams = bitstream.write(codes, 64, 96, 3)
     parsed = bitstream.read(data)
@@ -112,14 +103,14 @@ def test_every_entropy_model_round_trips():
 
 
 def test_drops_gaussians_that_are_not_positive_definite():
-    params, lam = _random_model(n=50)
+    params, lam = random_model(n=50)
     params[0, 3] = 1e3  # |b| far above sqrt(ac)
     codes = quantize(params, lam, initial_quantizers(params, lam))
     assert codes.n_gaussians == 49
 
 
 def test_decoded_image_equals_the_training_side_quantised_render(small_crop):
-    params, lam = _random_model(5)
+    params, lam = random_model(5)
     mapping = QuantizedMap(initial_quantizers(params, lam))
     drawn, drawn_lam = mapping.forward(params, lam)
     training_side = CpuRasterizer(64, 96).render(drawn, drawn_lam)

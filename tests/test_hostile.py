@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import gi_numba
+from conftest import random_model
 from gi_numba import bitstream, interrupt
 from gi_numba.batch import compress_dir, compress_job, jobs_for, output_names
 from gi_numba.cli.main import main
@@ -73,15 +74,9 @@ def assert_one_error_line(run, *fragments):
 
 
 @functools.lru_cache
-def valid_file(n=120, height=64, width=96, seed=0):
+def valid_file(n=120, height=64, width=96):
     """A real ``.gi`` file of random Gaussians (what an encoder writes, without the fit)."""
-    rng = np.random.default_rng(seed)
-    params = np.zeros((n, 8), np.float32)
-    params[:, 0], params[:, 1] = rng.uniform(0, width, n), rng.uniform(0, height, n)
-    params[:, 2], params[:, 4] = rng.uniform(0.5, 30, n), rng.uniform(0.5, 30, n)
-    params[:, 3] = rng.uniform(-0.9, 0.9, n) * np.sqrt(params[:, 2] * params[:, 4])
-    params[:, 5:8] = rng.normal(0, 2, (n, 3))
-    lam = np.ones(n, np.float32)
+    params, lam = random_model(n=n, height=height, width=width)
     return bitstream.write(quantize(params, lam, initial_quantizers(params, lam)), height, width, 3)[0]
 
 
@@ -476,27 +471,20 @@ def test_typer_no_longer_swallows_the_interrupted_line(tmp_path, monkeypatch, ca
 # ----------------------------------------------------------------------------- 4. the user's files
 
 
-@pytest.fixture
-def photo(tmp_path, small_crop):
-    path = tmp_path / "s.png"
-    iio.imwrite(path, np.rint(small_crop * 255).astype(np.uint8))
-    return path
-
-
-def test_an_output_equal_to_the_input_is_refused(tmp_path, photo):
-    original = photo.read_bytes()
+def test_an_output_equal_to_the_input_is_refused(tmp_path, crop_png):
+    original = crop_png.read_bytes()
     gi_file = tmp_path / "s.gi"
     gi_file.write_bytes(valid_file())
     model = _checkpoint(tmp_path)
-    for args in (["compress", photo, "-n", 20, "-o", photo], ["fit", photo, "-n", 20, "-o", photo],
-                 ["fit", photo, "-n", 20, "--render", tmp_path / "." / "s.png"],
+    for args in (["compress", crop_png, "-n", 20, "-o", crop_png], ["fit", crop_png, "-n", 20, "-o", crop_png],
+                 ["fit", crop_png, "-n", 20, "--render", tmp_path / "." / "crop.png"],
                  ["decode", gi_file, "-o", gi_file], ["render", model, "-o", model]):
         assert_one_error_line(gi(*args), "is the input file")
-    assert photo.read_bytes() == original and gi_file.read_bytes() == valid_file()
+    assert crop_png.read_bytes() == original and gi_file.read_bytes() == valid_file()
     link = tmp_path / "alias.png"
-    link.symlink_to(photo)
+    link.symlink_to(crop_png)
     with pytest.raises(GIError, match="is the input file"):
-        check_writable(link, inputs=[photo])
+        check_writable(link, inputs=[crop_png])
 
 
 def test_images_sharing_a_name_get_their_own_outputs(tmp_path, small_crop):
@@ -521,9 +509,9 @@ def test_outputs_that_would_still_coincide_are_refused_before_any_work(tmp_path)
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc, where nobody can create files")
-def test_an_unwritable_folder_fails_before_the_fit_even_as_root(photo):
+def test_an_unwritable_folder_fails_before_the_fit_even_as_root(crop_png):
     """Permission bits let root pass; only creating a file there tells."""
-    run = gi("compress", photo, "-n", 20, "--iterations", 100_000, "-o", "/proc/out.gi")
+    run = gi("compress", crop_png, "-n", 20, "--iterations", 100_000, "-o", "/proc/out.gi")
     assert_one_error_line(run, "cannot write /proc/out.gi")
     with pytest.raises(GIError, match="cannot write"):
         check_writable("/proc/summary.csv")
@@ -570,10 +558,10 @@ def test_sixteen_bit_png_obeys_the_pixel_limit(tmp_path):
     assert_one_error_line(gi("fit", path, "-n", 10), "over the limit")
 
 
-def test_eight_bit_images_obey_the_pixel_limit(photo):
+def test_eight_bit_images_obey_the_pixel_limit(crop_png):
     with pytest.raises(GIError, match="96x64 .6144 pixels. is over the limit of 6000"):
-        load_image(photo, max_pixels=6000)
-    assert load_image(photo, max_pixels=6144)[0].shape == (64, 96, 3)
+        load_image(crop_png, max_pixels=6000)
+    assert load_image(crop_png, max_pixels=6144)[0].shape == (64, 96, 3)
 
 
 def test_a_huge_scale_is_a_clear_error(tmp_path):
@@ -584,14 +572,14 @@ def test_a_huge_scale_is_a_clear_error(tmp_path):
     assert_one_error_line(gi("decode", gi_file, "-o", tmp_path / "x.png", "--scale", 1e6), "over the limit")
 
 
-def test_out_of_memory_is_one_line(photo, monkeypatch, capsys):
+def test_out_of_memory_is_one_line(crop_png, monkeypatch, capsys):
     from gi_numba.cli import main as cli
 
     def no_memory(*args):
         raise MemoryError
     monkeypatch.setattr(cli, "ms_ssim", no_memory)
     with pytest.raises(SystemExit) as exit_:
-        cli.main(["compare", str(photo), str(photo)])
+        cli.main(["compare", str(crop_png), str(crop_png)])
     err = capsys.readouterr().err.strip().splitlines()
     assert exit_.value.code == 2 and len(err) == 1 and err[0].startswith("error: out of memory")
 
@@ -608,14 +596,14 @@ def test_out_of_memory_in_a_folder_is_an_error_row(three_images, tmp_path, monke
 
 
 @pytest.mark.parametrize("args,fragment", [
-    (["fit", "{photo}", "-n", 10, "--seed", -1], "--seed"),
-    (["fit", "{photo}", "-n", 0], "-n"),
-    (["fit", "{photo}", "-n", 10, "--iterations", 0], "--iterations"),
-    (["compress", "{photo}", "--bpp", "inf"], "--bpp"),
-    (["compress", "{photo}", "--bpp", "nan"], "--bpp"),
-    (["compress", "{photo}", "--bpp", -1], "--bpp"),
-    (["compress", "{photo}", "-n", 10, "--qat-iterations", -5], "--qat-iterations"),
-    (["compress", "{photo}", "-n", 10, "--colour-bits", 17], "--colour-bits"),
+    (["fit", "{crop_png}", "-n", 10, "--seed", -1], "--seed"),
+    (["fit", "{crop_png}", "-n", 0], "-n"),
+    (["fit", "{crop_png}", "-n", 10, "--iterations", 0], "--iterations"),
+    (["compress", "{crop_png}", "--bpp", "inf"], "--bpp"),
+    (["compress", "{crop_png}", "--bpp", "nan"], "--bpp"),
+    (["compress", "{crop_png}", "--bpp", -1], "--bpp"),
+    (["compress", "{crop_png}", "-n", 10, "--qat-iterations", -5], "--qat-iterations"),
+    (["compress", "{crop_png}", "-n", 10, "--colour-bits", 17], "--colour-bits"),
     (["render", "{model}", "-o", "{tmp}/x.png", "--scale", "inf"], "scale"),
     (["render", "{model}", "-o", "{tmp}/x.png", "--scale", "nan"], "scale"),
     (["render", "{model}", "-o", "{tmp}/x.png", "--width", 0], "width"),
@@ -625,10 +613,10 @@ def test_out_of_memory_in_a_folder_is_an_error_row(three_images, tmp_path, monke
     (["compress-dir", "{tmp}", "{tmp}/out", "-n", 10, "--seed", -3], "--seed"),
     (["info", "{gi}", "--max-pixels", 0], "--max-pixels"),
 ])
-def test_numeric_options_out_of_range(tmp_path, photo, args, fragment):
+def test_numeric_options_out_of_range(tmp_path, crop_png, args, fragment):
     gi_file = tmp_path / "x.gi"
     gi_file.write_bytes(valid_file())
-    names = dict(photo=photo, model=_checkpoint(tmp_path), gi=gi_file, tmp=tmp_path)
+    names = dict(crop_png=crop_png, model=_checkpoint(tmp_path), gi=gi_file, tmp=tmp_path)
     run = gi(*[str(a).format(**names) for a in args])
     assert_one_error_line(run, fragment)
     assert not (tmp_path / "x.png").exists()
