@@ -49,13 +49,13 @@ def notice(message):
     typer.echo(f"note: {message}", err=True)
 
 
-def emit(as_json, result, lines):
-    """Print ``result`` as one JSON object, or ``lines`` for a person."""
+def emit(as_json, result, lines, to_stderr=False):
+    """Print ``result`` as one JSON object, or ``lines`` for a person (on stderr when stdout carries a file)."""
     if as_json:
         typer.echo(json.dumps({k: _jsonable(v) for k, v in result.items()}))
     else:
         for line in lines:
-            typer.echo(line)
+            typer.echo(line, err=to_stderr)
 
 
 def _jsonable(value):

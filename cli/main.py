@@ -16,9 +16,9 @@ import typer
 
 import gi_numba
 from gi_numba import batch, bitstream
-from gi_numba.codec import compress, compress_to_rate, decoded_model
+from gi_numba.codec import decoded_model, encode
 from gi_numba.fileio import check_writable, write_atomically
-from gi_numba.image_io import example_image_path, load_image, save_png
+from gi_numba.image_io import example_image_path, load_image, png_bytes, save_png
 from gi_numba.limits import check_number
 from gi_numba.metrics import ms_ssim, psnr
 from gi_numba.model import GaussianImage
@@ -29,10 +29,21 @@ from .common import (EXIT_INTERRUPTED, EXIT_USER_ERROR, MAX_PIXELS_OPTION, emit,
                      user_errors)
 from .progress import FolderProgress, ProgressBar
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
-                  pretty_exceptions_enable=False,
+app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, pretty_exceptions_enable=False,
                   help="GaussianImage++ with Numba: fit images with 2D Gaussians, render them at any size.")
 app.add_typer(bench.app, name="bench")
+
+
+def _print_version(value: bool):
+    if value:
+        typer.echo(f"gi-numba {gi_numba.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                          help="Print the version and exit.")):
+    """The options of ``gi`` itself (before a command)."""
 
 
 def _fmt_ssim(value):
@@ -197,13 +208,14 @@ def _info_compressed(data, max_pixels, as_json):
 @app.command("compress")
 @user_errors
 def compress_command(
-    image: Optional[Path] = typer.Argument(None, help="Image to compress."),
+    image: Optional[Path] = typer.Argument(None, help="Image to compress ('-': standard input)."),
     n: Optional[int] = typer.Option(None, "-n", "--n-gaussians", help="Number of Gaussians (sets the rate)."),
     bpp: Optional[float] = typer.Option(None, "--bpp", help="Target rate in bits per pixel (chooses N)."),
     iterations: int = typer.Option(50_000, "--iterations", "-i", help="Representation iterations before QAT."),
     qat_iterations: Optional[int] = typer.Option(None, "--qat-iterations", help="QAT iterations [0.2 x iterations]."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output file [IMAGE name].gi."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output",
+                                          help="Output file [IMAGE name].gi; '-': standard output [for IMAGE '-']."),
     example: bool = typer.Option(False, "--example", help="Compress the photo bundled with gi-numba."),
     position_bits: int = typer.Option(12, "--position-bits", help="Bits per position channel."),
     variance_bits: int = typer.Option(10, "--variance-bits", help="Bits per variance."),
@@ -221,22 +233,21 @@ def compress_command(
     bits = dict(position=position_bits, variance=variance_bits, covariance=covariance_bits, colour=colour_bits)
     _check_counts(n=n, iterations=iterations, seed=seed, qat_iterations=qat_iterations, bpp=bpp, **bits)
     source = example_image_path() if example else image
-    output = output or Path(Path(source).with_suffix(".gi").name)
-    check_writable(output, inputs=[source])
-    target, info = load_image(source, max_pixels)
+    if output is None:
+        output = STDIO if source == STDIO else Path(Path(source).with_suffix(".gi").name)
+    _check_output(output, source, as_json)
+    name = _name(source)
+    source = _read_bytes(source) if source == STDIO else source
+    target, info = load_image(source, max_pixels, name=name)
     for message in info.notices:
         notice(message)
     bar = ProgressBar()
-    options = dict(iterations=iterations, qat_iterations=qat_iterations, seed=seed, bits=bits, backend=backend,
-                   progress=bar, max_pixels=max_pixels)
     try:
-        if bpp is not None:
-            data, report = compress_to_rate(source, bpp, **options)
-        else:
-            data, report = compress(source, n, return_report=True, **options)
+        data, report = encode(source, n, bpp, iterations=iterations, qat_iterations=qat_iterations, seed=seed,
+                              bits=bits, backend=backend, progress=bar, max_pixels=max_pixels)
     finally:
         bar.close()
-    write_atomically(output, data)
+    _write(output, data)
     result = dict(bytes=report.nbytes, bpp=report.bpp, psnr=report.psnr, ms_ssim=report.ms_ssim,
                   n_gaussians=report.n_gaussians, seconds=round(report.seconds, 3), output=str(output))
     emit(as_json, result, [
@@ -245,8 +256,8 @@ def compress_command(
         f"MS-SSIM    {_fmt_ssim(report.ms_ssim)}",
         f"Gaussians  {report.n_gaussians}",
         f"encode     {report.seconds:.1f} s",
-        f"output     {output}",
-    ])
+        f"output     {_name(output, '<stdout>')}",
+    ], to_stderr=output == STDIO)
     if report.interrupted:
         notice(f"interrupted: wrote the best state reached so far to {output}")
         raise typer.Exit(EXIT_INTERRUPTED)
@@ -290,8 +301,8 @@ def compress_dir_command(
 @app.command("decode")
 @user_errors
 def decode_command(
-    file: Path = typer.Argument(..., metavar="FILE.gi", help="Compressed file."),
-    output: Path = typer.Option(..., "-o", "--output", help="PNG to write."),
+    file: Path = typer.Argument(..., metavar="FILE.gi", help="Compressed file ('-': standard input)."),
+    output: Path = typer.Option(..., "-o", "--output", help="PNG to write ('-': standard output)."),
     scale: Optional[float] = typer.Option(None, "--scale", help="Decode at this multiple of the stored size."),
     region: Optional[str] = typer.Option(None, "--region", metavar="X,Y,W,H",
                                          help="Decode only this window (pixels of the decoded size)."),
@@ -300,7 +311,7 @@ def decode_command(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object with the results."),
 ):
     """Decode a .gi file to a PNG; needs nothing but the file."""
-    check_writable(output, inputs=[file])
+    _check_output(output, file, as_json)
     window = None
     if region is not None:
         try:
@@ -314,11 +325,12 @@ def decode_command(
     model = decoded_model(data, max_pixels)
     image = model.render(scale=scale, backend=backend, region=window, max_pixels=max_pixels)
     seconds = time.perf_counter() - start
-    save_png(output, image, model.channels)
+    _write(output, png_bytes(image, model.channels))
     result = dict(height=image.shape[0], width=image.shape[1], n_gaussians=model.n_gaussians,
                   seconds=round(seconds, 4), output=str(output))
-    emit(as_json, result, [f"wrote {output} ({image.shape[1]}x{image.shape[0]}, {model.n_gaussians} Gaussians) "
-                           f"in {seconds * 1e3:.1f} ms"])
+    summary = (f"wrote {_name(output, '<stdout>')} ({image.shape[1]}x{image.shape[0]}, {model.n_gaussians} "
+               f"Gaussians) in {seconds * 1e3:.1f} ms")
+    emit(as_json, result, [summary], to_stderr=output == STDIO)
 
 
 def _check_counts(n=None, iterations=None, seed=None, qat_iterations=None, bpp=None, **bits):
@@ -335,7 +347,36 @@ def _check_counts(n=None, iterations=None, seed=None, qat_iterations=None, bpp=N
         check_number(depth, f"--{name}-bits", 1, 16, integer=True)
 
 
+#: The path that means standard input or output, as classic codec tools take it.
+STDIO = Path("-")
+
+
+def _name(path, stream="<stdin>"):
+    """How messages name ``path`` (``-`` is the stream ``stream``)."""
+    return stream if path == STDIO else str(path)
+
+
+def _check_output(output, source, as_json):
+    """Fail before any work if ``output`` cannot be written, is the input, or is stdout while --json wants it."""
+    if output == STDIO:
+        if as_json:
+            fail("--json prints to standard output, which '-o -' already uses for the file; drop one of them")
+        return
+    check_writable(output, inputs=[] if source == STDIO else [source])
+
+
+def _write(output, data):
+    """Write ``data`` to the file ``output`` atomically, or to standard output for ``-``."""
+    if output == STDIO:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        write_atomically(output, data)
+
+
 def _read_bytes(path):
+    if path == STDIO:
+        return sys.stdin.buffer.read()
     try:
         return Path(path).read_bytes()
     except FileNotFoundError:

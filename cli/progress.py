@@ -28,9 +28,12 @@ class ProgressBar:
         self.live = hasattr(self.stream, "isatty") and self.stream.isatty()
         self._last_draw = 0.0
         self._last_tenth = -1
+        self._phase = None
         self._drawn = False
 
     def __call__(self, p):
+        if p.phase != self._phase:  # an encoder's warm-up, then its QAT: each gets its own tenths
+            self._phase, self._last_tenth = p.phase, -1
         done = p.iteration / p.iterations
         if self.live:
             now = time.monotonic()
@@ -51,7 +54,7 @@ class ProgressBar:
 
     @staticmethod
     def _fields(p):
-        return (f"{p.iteration}/{p.iterations}  PSNR {p.psnr:.2f} dB  Gaussians {p.n_gaussians}  "
+        return (f"{p.phase} {p.iteration}/{p.iterations}  PSNR {p.psnr:.2f} dB  Gaussians {p.n_gaussians}  "
                 f"ETA {format_seconds(p.eta)}")
 
     def close(self):

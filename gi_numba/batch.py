@@ -22,7 +22,7 @@ from pathlib import Path
 import numba
 
 from . import bitstream
-from .codec import compress, compress_to_rate, decoded_model
+from .codec import decoded_model, encode
 from .errors import GIError
 from .fileio import check_writable, make_folder, write_atomically
 from .image_io import load_image
@@ -102,7 +102,7 @@ def compress_job(job):
         row["height"], row["width"] = target.shape[:2]
         data = _existing(job.output)
         if data is None:
-            data, report = _encode(job)
+            data, report = encode(job.source, job.n_gaussians, job.bpp, iterations=job.iterations, seed=job.seed)
             if report.interrupted:
                 row.update(status="interrupted", error="stopped by Ctrl-C; nothing written")
                 return row
@@ -120,13 +120,6 @@ def compress_job(job):
         row.update(status="error", error="out of memory")
     row["seconds"] = round(time.perf_counter() - start, 3)
     return row
-
-
-def _encode(job):
-    """``(bytes, EncodeReport)`` of the job's image."""
-    if job.bpp is not None:
-        return compress_to_rate(job.source, job.bpp, iterations=job.iterations, seed=job.seed)
-    return compress(job.source, job.n_gaussians, iterations=job.iterations, seed=job.seed, return_report=True)
 
 
 def _measured(nbytes, n_gaussians, psnr_db, ms_ssim_value, target):

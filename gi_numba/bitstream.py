@@ -20,7 +20,7 @@ symbol counts are stored as varints, also ANS-coded).
 
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 
 import constriction
 import numpy as np
@@ -48,6 +48,22 @@ _HISTOGRAM_SLACK = 0.98
 
 class CorruptFile(GIError):
     """The bytes are not a valid ``.gi`` file of a version we read."""
+
+
+#: Bytes of the fixed header (magic to bit depths): all :func:`read_header` needs.
+HEADER_BYTES = _HEADER.size
+
+
+@dataclass
+class Header:
+    """The fixed header of a ``.gi`` file: version, image size, source channels, Gaussian count, bit depths."""
+
+    version: int
+    height: int
+    width: int
+    channels: int
+    count: int
+    bits: dict
 
 
 @dataclass
@@ -204,18 +220,29 @@ def read(data, max_pixels=None):
 
 
 def read_header(data, max_pixels=None):
-    """``(height, width, channels, count, bits)`` of a ``.gi`` file, checked against the limits."""
-    _, _, height, width, channels, count, *bits = _HEADER.unpack_from(data, 0)
+    """The :class:`Header` at the start of ``.gi`` bytes (:data:`HEADER_BYTES` suffice), checked against the limits.
+
+    This reads no stream and checks no CRC: it is what a viewer needs to
+    show a file's size before decoding it (the Pillow plugin's ``open``).
+    """
+    data = bytes(data[:HEADER_BYTES])
+    if data[:4] != MAGIC:
+        raise CorruptFile("not a .gi file (wrong magic number)")
+    if len(data) > 4 and data[4] != VERSION:
+        raise CorruptFile(f".gi format version {data[4]} is not supported (this gi-numba reads version {VERSION})")
+    if len(data) < HEADER_BYTES:
+        raise CorruptFile("file is truncated")
+    _, version, height, width, channels, count, *bits = _HEADER.unpack(data)
     bits = dict(zip(("position", "variance", "covariance", "colour"), bits))
     if not (height >= 1 and width >= 1 and channels in (1, 3) and all(1 <= b <= 16 for b in bits.values())):
         raise CorruptFile("file is damaged (impossible header values)")
     check_pixels(height, width, max_pixels, what="the file's image")
     check_gaussians(count, height, width, max_pixels)
-    return height, width, channels, count, bits
+    return Header(version, height, width, channels, count, bits)
 
 
 def _parse(body, max_pixels):
-    height, width, channels, count, bits = read_header(body, max_pixels)
+    _, height, width, channels, count, bits = astuple(read_header(body, max_pixels))
     stream_bytes = len(body) - _HEADER.size - _QUANTIZERS.size - 1
     if count > 8 * stream_bytes:
         raise CorruptFile(f"file is damaged (it declares {count} Gaussians but its streams hold only "

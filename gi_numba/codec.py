@@ -14,7 +14,7 @@ Decoding needs nothing but the bytes: parse, de-quantise, render.
 """
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -72,14 +72,14 @@ def compress(image, n_gaussians, iterations=50_000, qat_iterations=None, seed=0,
     _check_bits(bits)
     with catching_sigint():
         warm = fit(target, n_gaussians, iterations=iterations, seed=seed, lr=lr, backend=backend,
-                   sigmoid_colours=True, progress=progress)
+                   sigmoid_colours=True, progress=_in_phase(progress, "warm-up"))
         interrupted = warm.stats["interrupted"]
         if interrupted or qat_iterations == 0:
             params, lam, quantizers = warm.params, warm.lam, initial_quantizers(warm.params, warm.lam, bits)
         else:
             final_lr = lr * 0.5 ** ((iterations - 1) // warm.settings["lr_decay_every"])
             params, lam, quantizers, interrupted = _quantization_aware_training(
-                warm, target, qat_iterations, final_lr, bits, backend, progress)
+                warm, target, qat_iterations, final_lr, bits, backend, _in_phase(progress, "QAT"))
     codes = quantize(params, lam, quantizers)
     data, streams = bitstream.write(codes, height, width, channels)
     if not return_report:
@@ -89,6 +89,13 @@ def compress(image, n_gaussians, iterations=50_000, qat_iterations=None, seed=0,
                           ms_ssim(decoded, target), codes.n_gaussians, time.perf_counter() - start, streams,
                           interrupted)
     return data, report
+
+
+def _in_phase(progress, phase):
+    """``progress`` with every :class:`~gi_numba.fit.Progress` it sees labelled ``phase`` (or None)."""
+    if progress is None:
+        return None
+    return lambda snapshot: progress(replace(snapshot, phase=phase))
 
 
 def _check_bits(bits):
@@ -160,3 +167,15 @@ def compress_to_rate(image, bpp, *, max_tries=5, **options):
             break
         n = max(1, round(n * bpp / report.bpp))
     return best
+
+
+def encode(image, n_gaussians=None, bpp=None, **options):
+    """``(bytes, EncodeReport)`` at ``n_gaussians`` (:func:`compress`) or at ``bpp`` (:func:`compress_to_rate`).
+
+    Exactly one of the two is given; ``options`` are :func:`compress`'s.
+    """
+    if (n_gaussians is None) == (bpp is None):
+        raise GIError("give either a number of Gaussians or a rate in bpp (exactly one)")
+    if bpp is not None:
+        return compress_to_rate(image, bpp, **options)
+    return compress(image, n_gaussians, return_report=True, **options)

@@ -82,6 +82,7 @@ class Progress:
     n_gaussians: int
     elapsed: float
     warmup: float = 0.0  # seconds of the first iteration (includes compiling the kernels)
+    phase: str = "fit"   # what is training: "fit", or an encoder's "warm-up" and "QAT"
 
     @property
     def eta(self):
@@ -128,8 +129,8 @@ def fit(image, n_gaussians, iterations=50_000, seed=0, *, model="gi++", densify=
 
 
 def as_target(image, max_pixels=None):
-    """``(target (H, W, 3) float32, source channel count)`` from a path or an array."""
-    if isinstance(image, (str, Path)):
+    """``(target (H, W, 3) float32, source channel count)`` from a path, an image file's bytes or an array."""
+    if isinstance(image, (str, Path, bytes)):
         target, info = load_image(image, max_pixels)
         return target, info.channels
     target, info = to_float_rgb(image)

@@ -49,42 +49,49 @@ def example_image_path():
     return Path(str(resources.files("gi_numba") / "data" / "parrots.png"))
 
 
-def load_image(path, max_pixels=None):
-    """Read ``path`` as a float32 ``(H, W, 3)`` array in ``[0, 1]`` plus an :class:`ImageInfo`.
+def load_image(source, max_pixels=None, name=None):
+    """Read an image file (a path, or its bytes) as float32 ``(H, W, 3)`` in ``[0, 1]`` plus an :class:`ImageInfo`.
 
     The image's size is read from its header and checked against
     ``max_pixels`` (:mod:`gi_numba.limits`) before its pixels are decoded.
-    Raises :class:`GIError` for a missing, unreadable, too small or too large image.
+    Raises :class:`GIError` for a missing, unreadable, too small or too large
+    image; messages name it ``name`` (default: the path, or ``<bytes>``).
     """
-    path = Path(path)
-    if not path.exists():
-        raise GIError(f"{path}: no such file")
-    if path.is_dir():
-        raise GIError(f"{path}: is a directory, not an image")
+    name = name or ("<bytes>" if isinstance(source, bytes) else str(source))
+    if not isinstance(source, bytes):
+        source = Path(source)
+        if not source.exists():
+            raise GIError(f"{name}: no such file")
+        if source.is_dir():
+            raise GIError(f"{name}: is a directory, not an image")
     notices = []
     try:
-        raw = _read_png16(path, max_pixels) if _starts_as_png16(path) else None
+        head = _head(source)
+        raw = read_png16(_bytes_of(source), max_pixels) if is_png16(head) else None
         if raw is None:
-            raw = _read_with_pillow_header(path, max_pixels, notices)
+            raw = _read_with_pillow_header(source, head, name, max_pixels, notices)
     except GIError as exc:
-        raise GIError(f"{path}: {exc}") from None
+        raise GIError(f"{name}: {exc}") from None
     except MemoryError:
-        raise GIError(f"{path}: not enough memory to read this image") from None
+        raise GIError(f"{name}: not enough memory to read this image") from None
     except Exception as exc:  # imageio and Pillow raise many types for undecodable data
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise GIError(f"{path}: cannot be read as an image ({reason})") from None
-    image, info = to_float_rgb(raw, name=str(path))
+        raise GIError(f"{name}: cannot be read as an image ({reason})") from None
+    image, info = to_float_rgb(raw, name=name)
     info.notices[:0] = notices
     return image, info
 
 
-def _starts_as_png16(path):
-    with open(path, "rb") as handle:
-        return is_png16(handle.read(32))
+def _head(source, size=32):
+    """The first ``size`` bytes of a path's file or of bytes (enough to recognise the format)."""
+    if isinstance(source, bytes):
+        return source[:size]
+    with open(source, "rb") as handle:
+        return handle.read(size)
 
 
-def _read_png16(path, max_pixels):
-    return read_png16(Path(path).read_bytes(), max_pixels)
+def _bytes_of(source):
+    return source if isinstance(source, bytes) else source.read_bytes()
 
 
 #: Pillow modes that are not RGB-like; Pillow converts them to RGB by its own rules (for CMYK JPEGs its decoder
@@ -93,7 +100,7 @@ _CONVERTED_MODES = ("CMYK", "YCbCr", "LAB", "HSV")
 _TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*")
 
 
-def _read_with_pillow_header(path, max_pixels, notices):
+def _read_with_pillow_header(source, head, name, max_pixels, notices):
     """Decode an image once the size in its header (read by imageio's Pillow plugin) is within the limit.
 
     CMYK-like modes are converted to RGB (:data:`_CONVERTED_MODES`). A
@@ -103,22 +110,17 @@ def _read_with_pillow_header(path, max_pixels, notices):
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Pillow's decompression-bomb warning: our own limit applies instead
-        with iio.imopen(path, "r", plugin="pillow") as file:
+        with iio.imopen(source, "r", plugin="pillow") as file:
             height, width = file.properties(index=0).shape[:2]
             check_pixels(height, width, max_pixels)
             mode = file.metadata(index=0).get("mode")
             if mode in _CONVERTED_MODES:
-                notices.append(f"{path}: {mode} image, converted to RGB")
+                notices.append(f"{name}: {mode} image, converted to RGB")
                 return file.read(index=0, mode="RGB")
-            if not _is_tiff(path) or (file.properties(index=...).n_images or 1) > 1:
+            if head[:4] not in _TIFF_SIGNATURES or (file.properties(index=...).n_images or 1) > 1:
                 return file.read(index=0)
         warnings.simplefilter("ignore", DeprecationWarning)  # imageio's TIFF reader warns about its own future
-        return iio.imread(path, index=0)
-
-
-def _is_tiff(path):
-    with open(path, "rb") as handle:
-        return handle.read(4) in _TIFF_SIGNATURES
+        return iio.imread(source, index=0, extension=".tif")
 
 
 def to_float_rgb(raw, name="image"):
@@ -184,8 +186,13 @@ def to_uint8(image, channels=3):
     return out
 
 
-def save_png(path, image, channels=3):
-    """Write a ``[0, 1]`` float image as an 8-bit PNG, atomically."""
+def png_bytes(image, channels=3):
+    """A ``[0, 1]`` float image as the bytes of an 8-bit PNG (gray with ``channels=1``)."""
     buffer = io.BytesIO()
     iio.imwrite(buffer, to_uint8(image, channels), extension=".png")
-    write_atomically(path, buffer.getvalue())
+    return buffer.getvalue()
+
+
+def save_png(path, image, channels=3):
+    """Write a ``[0, 1]`` float image as an 8-bit PNG, atomically."""
+    write_atomically(path, png_bytes(image, channels))

@@ -28,8 +28,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .display import display_scale
 from .errors import GIError
 from .fileio import write_atomically
+from .image_io import png_bytes
 from .layout import COLOUR, COV, MEAN, N_PARAMS
 from .limits import check_gaussians, check_number, check_pixels
 from .raster import make_rasterizer
@@ -136,6 +138,10 @@ class GaussianImage:
         rasterizer = make_rasterizer(backend, y1 - y0, x + w - x0)
         planar = rasterizer.render(params, np.ascontiguousarray(lam, np.float32))
         return np.ascontiguousarray(planar[:, y - y0:y - y0 + h, x - x0:].transpose(1, 2, 0))
+
+    def _repr_png_(self):
+        """What a notebook shows: the render, the longer side at most 512 pixels (:mod:`gi_numba.display`)."""
+        return png_bytes(self.render(scale=display_scale(self.height, self.width)), self.channels)
 
     def _output_size(self, height, width, scale, max_pixels):
         """The output size asked for, checked to be non-empty and within the pixel limit before anything is drawn."""

@@ -446,15 +446,15 @@ def test_ctrl_c_stops_a_folder_and_a_rerun_resumes(three_images, tmp_path, worke
 
 def test_an_interrupted_job_writes_nothing_and_is_not_recorded(three_images, tmp_path, monkeypatch):
     job = jobs_for(three_images, tmp_path, n_gaussians=20, iterations=3000)[0]
-    monkeypatch.setattr("gi_numba.batch.compress", _interrupted_compress)
+    monkeypatch.setattr("gi_numba.batch.encode", _interrupted_encode)
     row = compress_job(job)
     assert row["status"] == "interrupted" and not os.path.exists(job.output)
 
 
-def _interrupted_compress(source, n, **options):
+def _interrupted_encode(source, n, bpp, **options):
     def stop(progress):
         interrupt.request()
-    return compress(source, n, progress=stop, **options)
+    return compress(source, n, progress=stop, return_report=True, **options)
 
 
 def test_typer_no_longer_swallows_the_interrupted_line(tmp_path, monkeypatch, capsys):
@@ -587,7 +587,7 @@ def test_out_of_memory_is_one_line(crop_png, monkeypatch, capsys):
 def test_out_of_memory_in_a_folder_is_an_error_row(three_images, tmp_path, monkeypatch):
     def no_memory(*args, **kwargs):
         raise MemoryError
-    monkeypatch.setattr("gi_numba.batch.compress", no_memory)
+    monkeypatch.setattr("gi_numba.batch.encode", no_memory)
     rows = compress_dir(three_images, tmp_path / "out", n_gaussians=10, iterations=10)
     assert [row["status"] for row in rows] == ["error"] * 3 and rows[0]["error"] == "out of memory"
 
