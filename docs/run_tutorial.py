@@ -3,7 +3,8 @@
     python docs/run_tutorial.py            # in docs/: rewrites docs/img/tutorial/
     python docs/run_tutorial.py --in DIR   # elsewhere (the test suite uses a temporary folder)
 
-Blocks write their pictures below ``img/tutorial/`` of the folder they run in.
+Blocks write their pictures below ``img/tutorial/`` of the folder they run in
+(the first block creates it).
 """
 
 import argparse
@@ -25,7 +26,6 @@ def code_blocks(path=TUTORIAL):
 def run(folder):
     """Execute all blocks with ``folder`` as the working directory; return their namespace."""
     folder = Path(folder)
-    (folder / "img" / "tutorial").mkdir(parents=True, exist_ok=True)
     namespace = {"__name__": "tutorial"}
     previous = Path.cwd()
     os.chdir(folder)

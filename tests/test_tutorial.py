@@ -16,6 +16,7 @@ def _runner():
 
 
 def test_tutorial_runs_and_its_claims_hold(tmp_path, capsys):
+    """Run in an empty folder, as a reader pasting the blocks at the repository root would."""
     runner = _runner()
     assert len(runner.code_blocks()) == 12
     ns = runner.run(tmp_path)
@@ -39,3 +40,12 @@ def test_tutorial_runs_and_its_claims_hold(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "unreached at the start" in out and "bits per Gaussian" in out
     assert (tmp_path / "img" / "tutorial" / "fit.gif").stat().st_size > 0
+
+
+def test_tutorial_runs_where_its_pictures_already_are(tmp_path):
+    """Run in a folder that already holds ``img/tutorial/`` (as ``docs/`` does): the blocks add to it."""
+    (tmp_path / "img" / "tutorial").mkdir(parents=True)
+    (tmp_path / "img" / "tutorial" / "kept.txt").write_text("not the tutorial's")
+    _runner().run(tmp_path)
+    assert (tmp_path / "img" / "tutorial" / "crop.png").exists()
+    assert (tmp_path / "img" / "tutorial" / "kept.txt").read_text() == "not the tutorial's"
