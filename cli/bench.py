@@ -20,7 +20,9 @@ import typer
 from gi_numba.bench import ablation, rd, represent
 from gi_numba.bench.classic import CODECS
 from gi_numba.bench.table import read_header
+from gi_numba.defaults import ITERATIONS, N_GAUSSIANS
 from gi_numba.fileio import write_atomically
+from gi_numba.limits import check_number
 
 from .common import emit, fail, image_paths, notice, parse_list, user_errors
 
@@ -42,12 +44,13 @@ def _codecs(names):
     return chosen
 
 
-def _checked(budgets, iterations):
+def _checked(budgets, iterations, seed):
+    """The budgets of ``-n``, once every numeric option is in range (one error line otherwise)."""
     ns = parse_list(budgets, int, "-n")
     if any(n < 1 for n in ns):
         fail(f"budgets must be positive, got {budgets}")
-    if iterations < 1:
-        fail(f"--iterations must be at least 1, got {iterations}")
+    check_number(iterations, "--iterations", 1, integer=True)
+    check_number(seed, "--seed", 0, integer=True)
     return ns
 
 
@@ -65,8 +68,8 @@ def _write_summary(text, summary_path, rows, as_json):
 @user_errors
 def ablation_command(
     images: List[Path] = typer.Argument(..., help="Images, or folders of images."),
-    n: int = typer.Option(5000, "-n", "--n", help="Gaussian budget."),
-    iterations: int = typer.Option(50_000, "--iterations", "-i", help="Iterations per fit."),
+    n: int = typer.Option(N_GAUSSIANS, "-n", "--n", help="Gaussian budget."),
+    iterations: int = typer.Option(ITERATIONS, "--iterations", "-i", help="Iterations per fit."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     csv_path: Path = typer.Option(Path("ablation.csv"), "--csv", help="Results CSV (resumed if it exists)."),
     summary_path: Optional[Path] = typer.Option(None, "--summary", help="Write the Markdown table here."),
@@ -74,7 +77,7 @@ def ablation_command(
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ):
     """Each GaussianImage++ component added to each parameterisation (the paper's Figure 6)."""
-    _checked(str(n), iterations)
+    _checked(str(n), iterations, seed)
     table = ablation.result_table(csv_path)
     ablation.measure(image_paths(images), table, n, iterations, seed=seed, backend=backend,
                      on_row=lambda row: typer.echo(
@@ -88,7 +91,7 @@ def ablation_command(
 def represent_command(
     images: List[Path] = typer.Argument(..., help="Images, or folders of images."),
     budgets: str = typer.Option("5000,10000", "-n", "--n", help="Gaussian budgets (comma-separated)."),
-    iterations: int = typer.Option(50_000, "--iterations", "-i", help="Iterations per fit."),
+    iterations: int = typer.Option(ITERATIONS, "--iterations", "-i", help="Iterations per fit."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     csv_path: Path = typer.Option(Path("represent.csv"), "--csv", help="Results CSV (resumed if it exists)."),
     summary_path: Optional[Path] = typer.Option(None, "--summary", help="Write the Markdown table here."),
@@ -96,7 +99,7 @@ def represent_command(
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ):
     """GaussianImage vs GaussianImage++ as representations (the paper's Table 1)."""
-    ns = _checked(budgets, iterations)
+    ns = _checked(budgets, iterations, seed)
     table = represent.result_table(csv_path)
     represent.measure(image_paths(images), table, ns, iterations, seed=seed, backend=backend,
                       on_row=lambda row: typer.echo(
@@ -128,7 +131,7 @@ def rd_command(
     images: List[Path] = typer.Argument(..., help="Images, or folders of images."),
     codecs: str = typer.Option("jpeg,jpeg2000,webp,avif,jxl", "--codecs", help="Classic codecs to compare."),
     budgets: str = typer.Option("800,1500,3000,5000", "-n", "--n", help="Our Gaussian budgets (comma-separated)."),
-    iterations: int = typer.Option(50_000, "--iterations", "-i", help="Representation iterations before QAT."),
+    iterations: int = typer.Option(ITERATIONS, "--iterations", "-i", help="Representation iterations before QAT."),
     seed: int = typer.Option(0, "--seed", help="Random seed of our fits."),
     csv_path: Path = typer.Option(Path("rd.csv"), "--csv", help="Points CSV (resumed if it exists)."),
     summary_path: Optional[Path] = typer.Option(None, "--summary", help="Write the Markdown summary here."),
@@ -138,7 +141,7 @@ def rd_command(
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ):
     """Rate-distortion points of our codec and classic codecs, then the summary."""
-    ns = _checked(budgets, iterations) if budgets else []
+    ns = _checked(budgets, iterations, seed) if budgets else []
     paths = image_paths(images)
     table = rd.point_table(csv_path)
     rd.measure(paths, table, _codecs(codecs), ns, iterations, seed, on_point=_print_point, backend=backend)

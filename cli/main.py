@@ -17,6 +17,7 @@ import typer
 import gi_numba
 from gi_numba import batch, bitstream
 from gi_numba.codec import decoded_model, encode
+from gi_numba.defaults import BITS, ITERATIONS, N_GAUSSIANS
 from gi_numba.fileio import check_writable, write_atomically
 from gi_numba.image_io import example_image_path, load_image, png_bytes, save_png
 from gi_numba.limits import check_number
@@ -54,8 +55,8 @@ def _fmt_ssim(value):
 @user_errors
 def fit_command(
     image: Optional[Path] = typer.Argument(None, help="Image to fit (PNG, JPEG, BMP, TIFF, WebP)."),
-    n: int = typer.Option(5000, "-n", "--n-gaussians", help="Number of Gaussians (the budget)."),
-    iterations: int = typer.Option(50_000, "--iterations", "-i", help="Training iterations (paper: 50 000)."),
+    n: int = typer.Option(N_GAUSSIANS, "-n", "--n-gaussians", help="Number of Gaussians (the budget)."),
+    iterations: int = typer.Option(ITERATIONS, "--iterations", "-i", help="Training iterations (paper: 50 000)."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Model file (.npz) [IMAGE name].npz."),
     render: Optional[Path] = typer.Option(None, "--render", help="Also write the fitted image as PNG."),
@@ -211,16 +212,16 @@ def compress_command(
     image: Optional[Path] = typer.Argument(None, help="Image to compress ('-': standard input)."),
     n: Optional[int] = typer.Option(None, "-n", "--n-gaussians", help="Number of Gaussians (sets the rate)."),
     bpp: Optional[float] = typer.Option(None, "--bpp", help="Target rate in bits per pixel (chooses N)."),
-    iterations: int = typer.Option(50_000, "--iterations", "-i", help="Representation iterations before QAT."),
+    iterations: int = typer.Option(ITERATIONS, "--iterations", "-i", help="Representation iterations before QAT."),
     qat_iterations: Optional[int] = typer.Option(None, "--qat-iterations", help="QAT iterations [0.2 x iterations]."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     output: Optional[Path] = typer.Option(None, "-o", "--output",
                                           help="Output file [IMAGE name].gi; '-': standard output [for IMAGE '-']."),
     example: bool = typer.Option(False, "--example", help="Compress the photo bundled with gi-numba."),
-    position_bits: int = typer.Option(12, "--position-bits", help="Bits per position channel."),
-    variance_bits: int = typer.Option(10, "--variance-bits", help="Bits per variance."),
-    covariance_bits: int = typer.Option(10, "--covariance-bits", help="Bits of the covariance term."),
-    colour_bits: int = typer.Option(6, "--colour-bits", help="Bits per colour channel."),
+    position_bits: int = typer.Option(BITS["position"], "--position-bits", help="Bits per position channel."),
+    variance_bits: int = typer.Option(BITS["variance"], "--variance-bits", help="Bits per variance."),
+    covariance_bits: int = typer.Option(BITS["covariance"], "--covariance-bits", help="Bits of the covariance term."),
+    colour_bits: int = typer.Option(BITS["colour"], "--colour-bits", help="Bits per colour channel."),
     backend: str = typer.Option("cpu", "--backend", help="Rasteriser backend: cpu, cuda (NVIDIA GPU) or auto."),
     max_pixels: int = MAX_PIXELS_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object with the results."),
@@ -270,7 +271,7 @@ def compress_dir_command(
     out_dir: Path = typer.Argument(..., help="Folder for the .gi files and summary.csv (created if needed)."),
     n: Optional[int] = typer.Option(None, "-n", "--n-gaussians", help="Gaussians per image."),
     bpp: Optional[float] = typer.Option(None, "--bpp", help="Target rate per image (chooses N)."),
-    iterations: int = typer.Option(50_000, "--iterations", "-i", help="Representation iterations before QAT."),
+    iterations: int = typer.Option(ITERATIONS, "--iterations", "-i", help="Representation iterations before QAT."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     workers: int = typer.Option(0, "--workers", help="Local worker processes [0: one per core]."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler",

@@ -23,6 +23,7 @@ import numba
 
 from . import bitstream
 from .codec import decoded_model, encode
+from .defaults import ITERATIONS
 from .errors import GIError
 from .fileio import check_writable, make_folder, write_atomically
 from .image_io import load_image
@@ -46,7 +47,7 @@ class Job:
     output: str
     n_gaussians: int | None = None
     bpp: float | None = None
-    iterations: int = 50_000
+    iterations: int = ITERATIONS
     seed: int = 0
     threads: int | None = None  # Numba threads inside the job; None leaves the process's setting
 
@@ -79,7 +80,7 @@ def output_names(files):
     return names
 
 
-def jobs_for(in_dir, out_dir, n_gaussians=None, bpp=None, iterations=50_000, seed=0, threads=None):
+def jobs_for(in_dir, out_dir, n_gaussians=None, bpp=None, iterations=ITERATIONS, seed=0, threads=None):
     """One :class:`Job` per image of ``in_dir``; outputs are ``out_dir/<name>.gi`` (:func:`output_names`)."""
     files = image_files(in_dir)
     return [Job(str(p), str(Path(out_dir) / name), n_gaussians, bpp, iterations, seed, threads)
@@ -223,7 +224,7 @@ def write_summary(path, rows):
     write_atomically(path, text.getvalue().encode())
 
 
-def compress_dir(in_dir, out_dir, n_gaussians=None, bpp=None, iterations=50_000, seed=0, workers=1,
+def compress_dir(in_dir, out_dir, n_gaussians=None, bpp=None, iterations=ITERATIONS, seed=0, workers=1,
                  scheduler=None, on_row=None):
     """Compress every image of ``in_dir`` into ``out_dir`` and write ``out_dir/summary.csv``; returns the rows.
 

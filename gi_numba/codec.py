@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from . import bitstream
+from .defaults import ITERATIONS, LR, QAT_FRACTION, fixed_bits_per_gaussian
 from .errors import GIError
 from .fit import as_target, fit, raise_if_diverged, train
 from .interrupt import catching_sigint
@@ -28,9 +29,6 @@ from .model import GaussianImage
 from .quantize import QuantizedMap, dequantize, initial_quantizers, quantize
 from .raster import make_rasterizer
 from .strategy import DensifyStrategy, TrainState
-
-#: Fraction of the representation iterations spent on quantisation-aware training.
-QAT_FRACTION = 0.2
 
 
 @dataclass
@@ -47,7 +45,7 @@ class EncodeReport:
     interrupted: bool = False
 
 
-def compress(image, n_gaussians, iterations=50_000, qat_iterations=None, seed=0, *, bits=None, lr=0.018,
+def compress(image, n_gaussians, iterations=ITERATIONS, qat_iterations=None, seed=0, *, bits=None, lr=LR,
              backend="cpu", progress=None, return_report=False, max_pixels=None):
     """Encode an image with ``n_gaussians`` Gaussians into ``.gi`` bytes.
 
@@ -140,7 +138,6 @@ def decoded_model(data, max_pixels=None):
 
 #: ``--bpp`` lands within this relative distance of the target.
 RATE_TOLERANCE = 0.10
-_FIXED_BITS_PER_GAUSSIAN = 72
 
 
 def compress_to_rate(image, bpp, *, max_tries=5, **options):
@@ -154,7 +151,7 @@ def compress_to_rate(image, bpp, *, max_tries=5, **options):
     target, _ = as_target(image, options.get("max_pixels"))
     pixels = target.shape[0] * target.shape[1]
     bpp = check_number(bpp, "the target rate (bpp)", 0, above=True)
-    n = round(bpp * pixels / _FIXED_BITS_PER_GAUSSIAN)
+    n = round(bpp * pixels / fixed_bits_per_gaussian())
     best = None
     for _ in range(max_tries):
         if n < 1 or n > pixels:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .defaults import ITERATIONS, LR_DECAY_FRACTION
 from .errors import GIError
 from .image_io import load_image, to_float_rgb
 from .interrupt import interruptible_range
@@ -28,7 +29,8 @@ from .limits import check_number
 from .metrics import psnr_from_mse
 from .model import GaussianImage
 from .optim import step_decay
-from .parameterisation import DIRECT, parameterisation
+from .layout import COLOUR
+from .parameterisation import DIRECT, parameterisation, sigmoid
 from .raster import make_rasterizer
 from .strategy import DensifyStrategy
 from .strategy.densify import largest_error_pixels
@@ -44,7 +46,7 @@ class FitSettings:
     """
 
     n_gaussians: int
-    iterations: int = 50_000
+    iterations: int = ITERATIONS
     seed: int = 0
     lr: float | None = None
     lr_decay_every: int | None = None
@@ -66,7 +68,7 @@ class FitSettings:
         if self.caf is None:
             self.caf = model.caf
         if self.lr_decay_every is None:
-            self.lr_decay_every = max(round(0.4 * self.iterations), 1)
+            self.lr_decay_every = max(round(LR_DECAY_FRACTION * self.iterations), 1)
         self.lr_decay_every = check_number(self.lr_decay_every, "the learning-rate decay interval", 1,
                                            integer=True)
 
@@ -99,7 +101,7 @@ class FitDiverged(GIError):
         self.model = model
 
 
-def fit(image, n_gaussians, iterations=50_000, seed=0, *, model="gi++", densify=None, caf=None, lr=None,
+def fit(image, n_gaussians, iterations=ITERATIONS, seed=0, *, model="gi++", densify=None, caf=None, lr=None,
         lr_decay_every=None, backend="cpu", sigmoid_colours=False, progress=None, progress_every=100,
         snapshots=None, max_pixels=None):
     """Fit ``n_gaussians`` Gaussians to ``image`` and return the best :class:`GaussianImage`.
@@ -178,12 +180,12 @@ class SigmoidColourMap(IdentityMap):
 
     def forward(self, params, lam):
         drawn = params.copy()
-        self._colours = 1.0 / (1.0 + np.exp(-params[:, 5:8]))
-        drawn[:, 5:8] = self._colours
+        self._colours = sigmoid(params[:, COLOUR])
+        drawn[:, COLOUR] = self._colours
         return drawn, lam
 
     def backward(self, grads):
-        grads[:, 5:8] *= self._colours * (1.0 - self._colours)
+        grads[:, COLOUR] *= self._colours * (1.0 - self._colours)
         return grads
 
 

@@ -14,3 +14,6 @@ MEAN = slice(0, 2)
 COV = slice(2, 5)
 #: Columns of the colour ``(r, g, b)``.
 COLOUR = slice(5, 8)
+#: Columns of the variances ``(a, c)``; in a covariance triple ``(a, b, c)`` they are :data:`TRIPLE_VARIANCES`.
+VARIANCES = [2, 4]
+TRIPLE_VARIANCES = [0, 2]

@@ -34,6 +34,7 @@ from .fileio import write_atomically
 from .image_io import png_bytes
 from .layout import COLOUR, COV, MEAN, N_PARAMS
 from .limits import check_gaussians, check_number, check_pixels
+from .parameterisation import sigmoid
 from .raster import make_rasterizer
 from .raster.maths import TILE, TILE_ROWS
 
@@ -83,7 +84,7 @@ class GaussianImage:
         """``(N, 3)`` colour weights as drawn (after the sigmoid for a compression warm-up model)."""
         colours = self.params[:, COLOUR]
         if self.settings.get("sigmoid_colours"):
-            return (1.0 / (1.0 + np.exp(-colours.astype(np.float64)))).astype(np.float32)
+            return sigmoid(colours.astype(np.float64)).astype(np.float32)
         return colours
 
     def drawn_params(self):

@@ -28,8 +28,9 @@ import math
 
 import numpy as np
 
+from .defaults import LR
 from .errors import GIError
-from .layout import N_PARAMS
+from .layout import COLOUR, COV, MEAN, N_PARAMS
 
 #: Covariance offset of grown GI++ Gaussians (and of all of them when CAF is off): ALGORITHM.md §5.
 GROWTH_COV_OFFSET = np.array([0.5, 0.0, 0.5], np.float32)
@@ -41,12 +42,17 @@ def positive_definite(cov, lam=0.0):
     return (a > 0) & (c > 0) & (a * c - b * b > 0)
 
 
+def sigmoid(x):
+    """``1 / (1 + exp(-x))`` in the precision of ``x``: colours trained as logits (ALGORITHM.md §1, §6)."""
+    return 1.0 / (1.0 + np.exp(-x))
+
+
 class Parameterisation:
     """GaussianImage++'s direct parameterisation; the base of the GaussianImage ones."""
 
     name = "gi++"
     optimizer = "adam"
-    lr = 0.018
+    lr = LR
     densify = True
     caf = True
 
@@ -55,21 +61,21 @@ class Parameterisation:
         params = np.zeros((n, N_PARAMS), np.float32)
         params[:, 0] = rng.uniform(0.0, width, n)
         params[:, 1] = rng.uniform(0.0, height, n)
-        params[:, 2:5] = rng.uniform(0.0, 1.0, (n, 3))
+        params[:, COV] = rng.uniform(0.0, 1.0, (n, 3))
         if not caf:
-            params[:, 2:5] += GROWTH_COV_OFFSET
+            params[:, COV] += GROWTH_COV_OFFSET
         return params
 
     def at_pixels(self, xs, ys, rng, height, width):
         """Trained rows of Gaussians grown at pixels ``(xs, ys)`` (§5: ``S = U(0,1)^3 + (0.5, 0, 0.5)``, colour 0)."""
         params = np.zeros((len(xs), N_PARAMS), np.float32)
-        params[:, 2:5] = rng.uniform(0.0, 1.0, (len(xs), 3)).astype(np.float32) + GROWTH_COV_OFFSET
+        params[:, COV] = rng.uniform(0.0, 1.0, (len(xs), 3)).astype(np.float32) + GROWTH_COV_OFFSET
         params[:, 0], params[:, 1] = xs, ys
         return params
 
     def covariance(self, params):
         """``(N, 3)`` drawn covariance ``(a, b, c)`` before the CAF filter."""
-        return params[:, 2:5]
+        return params[:, COV]
 
     def draw(self, params, height, width):
         """``(N, 8)`` float32 rows as the rasteriser draws them (means in pixels, covariance ``a, b, c``)."""
@@ -91,15 +97,15 @@ class _GaussianImage(Parameterisation):
     def initial(self, rng, n, height, width, caf=True):
         """GaussianImage's initialisation: ``atanh(U(-1, 1))`` means, ``U(0,1)`` raw covariance and colours."""
         params = np.empty((n, N_PARAMS), np.float32)
-        params[:, 0:2] = np.arctanh(rng.uniform(-1.0, 1.0, (n, 2)))
-        params[:, 2:5] = rng.uniform(0.0, 1.0, (n, 3))
-        params[:, 5:8] = rng.uniform(0.0, 1.0, (n, 3))
+        params[:, MEAN] = np.arctanh(rng.uniform(-1.0, 1.0, (n, 2)))
+        params[:, COV] = rng.uniform(0.0, 1.0, (n, 3))
+        params[:, COLOUR] = rng.uniform(0.0, 1.0, (n, 3))
         return params
 
     def at_pixels(self, xs, ys, rng, height, width):
         """Gaussians grown at pixels: means through ``atanh``, raw covariance ``U(0,1)^3``, colour 0."""
         params = np.zeros((len(xs), N_PARAMS), np.float32)
-        params[:, 2:5] = rng.uniform(0.0, 1.0, (len(xs), 3))
+        params[:, COV] = rng.uniform(0.0, 1.0, (len(xs), 3))
         params[:, 0] = _to_tanh_space(np.asarray(xs, np.float64), width)
         params[:, 1] = _to_tanh_space(np.asarray(ys, np.float64), height)
         return params
@@ -108,7 +114,7 @@ class _GaussianImage(Parameterisation):
         drawn = params.astype(np.float64)
         drawn[:, 0] = 0.5 * width * (np.tanh(drawn[:, 0]) + 1.0)
         drawn[:, 1] = 0.5 * height * (np.tanh(drawn[:, 1]) + 1.0)
-        drawn[:, 2:5] = self.covariance(params)
+        drawn[:, COV] = self.covariance(params)
         return drawn.astype(np.float32)
 
     def backward(self, params, grads, height, width):
@@ -116,7 +122,7 @@ class _GaussianImage(Parameterisation):
         out = grads.astype(np.float64)
         out[:, 0] *= 0.5 * width * (1.0 - np.tanh(raw[:, 0]) ** 2)
         out[:, 1] *= 0.5 * height * (1.0 - np.tanh(raw[:, 1]) ** 2)
-        out[:, 2:5] = self._covariance_backward(raw[:, 2:5], out[:, 2:5])
+        out[:, COV] = self._covariance_backward(raw[:, COV], out[:, COV])
         return out.astype(np.float32)
 
 
@@ -132,7 +138,7 @@ class Cholesky(_GaussianImage):
     _BOUND = np.array([0.5, 0.0, 0.5])
 
     def covariance(self, params):
-        l1, l2, l3 = (params[:, 2:5].astype(np.float64) + self._BOUND).T
+        l1, l2, l3 = (params[:, COV].astype(np.float64) + self._BOUND).T
         return np.stack([l1 * l1, l1 * l2, l2 * l2 + l3 * l3], axis=1).astype(np.float32)
 
     def _covariance_backward(self, raw, g):
@@ -149,12 +155,12 @@ class RotationScale(_GaussianImage):
     @staticmethod
     def _factors(raw):
         s1, s2 = np.abs(raw[:, 0] + 0.5), np.abs(raw[:, 1] + 0.5)
-        sig = 1.0 / (1.0 + np.exp(-raw[:, 2]))
+        sig = sigmoid(raw[:, 2])
         theta = 2.0 * math.pi * sig
         return s1 * s1, s2 * s2, theta, sig
 
     def covariance(self, params):
-        u, w, theta, _ = self._factors(params[:, 2:5].astype(np.float64))
+        u, w, theta, _ = self._factors(params[:, COV].astype(np.float64))
         cos, sin = np.cos(theta), np.sin(theta)
         return np.stack([cos * cos * u + sin * sin * w, cos * sin * (u - w), sin * sin * u + cos * cos * w],
                         axis=1).astype(np.float32)

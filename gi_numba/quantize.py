@@ -26,17 +26,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .layout import N_PARAMS
+from .defaults import BITS, QAT_LR, QAT_LR_DECAY_EVERY
+from .layout import COLOUR, COV, MEAN, N_PARAMS, TRIPLE_VARIANCES, VARIANCES
+from .parameterisation import positive_definite, sigmoid
 from .optim import Adam, step_decay
 
 LOG_EPS = 1e-6
 
 #: Default bit depths (ALGORITHM.md §6): 2*12 + 3*10 + 3*6 = 72 bits per Gaussian.
-DEFAULT_BITS = dict(position=12, variance=10, covariance=10, colour=6)
-
-
-def sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
+DEFAULT_BITS = BITS
 
 
 def _float32(x):
@@ -110,7 +108,7 @@ def render_attributes(params, lam):
     """The attributes that are quantised: means, filtered covariance, sigmoid colours (float64)."""
     p = params.astype(np.float64)
     cov = np.stack([p[:, 2] + lam, p[:, 3], p[:, 4] + lam], axis=1)
-    return p[:, 0:2], cov, sigmoid(p[:, 5:8])
+    return p[:, MEAN], cov, sigmoid(p[:, COLOUR])
 
 
 def initial_quantizers(params, lam, bits=None):
@@ -118,7 +116,7 @@ def initial_quantizers(params, lam, bits=None):
     bits = dict(DEFAULT_BITS, **(bits or {}))
     means, cov, colours = render_attributes(params, lam)
     pos_step, pos_offset = lsq_init(means, bits["position"])
-    var_offset, var_step = log_range(cov[:, [0, 2]], bits["variance"])
+    var_offset, var_step = log_range(cov[:, TRIPLE_VARIANCES], bits["variance"])
     cov_step, cov_offset = lsq_init(cov[:, 1:2], bits["covariance"])
     col_step, col_offset = lsq_init(colours, bits["colour"])
     return QuantizerParams(bits, pos_step, pos_offset, var_offset, var_step, cov_step, cov_offset,
@@ -147,13 +145,13 @@ def quantize(params, lam, quantizers):
     """
     q = quantizers.copy()
     means, cov, colours = render_attributes(params, lam)
-    q.variance_offset, q.variance_step = log_range(cov[:, [0, 2]], q.bits["variance"])
+    q.variance_offset, q.variance_step = log_range(cov[:, TRIPLE_VARIANCES], q.bits["variance"])
     position, _, _ = lsq_forward(means, q.position_step, q.position_offset, q.bits["position"])
-    variance, _ = log_forward(cov[:, [0, 2]], q.variance_offset, q.variance_step, q.bits["variance"])
+    variance, _ = log_forward(cov[:, TRIPLE_VARIANCES], q.variance_offset, q.variance_step, q.bits["variance"])
     covariance, _, _ = lsq_forward(cov[:, 1:2], q.covariance_step, q.covariance_offset, q.bits["covariance"])
     colour, _, _ = lsq_forward(colours, q.colour_step, q.colour_offset, q.bits["colour"])
     codes = QuantizedGaussians(q, *(c.astype(np.uint16) for c in (position, variance, covariance, colour)))
-    keep = _positive_definite(dequantize(codes))
+    keep = positive_definite(dequantize(codes)[:, COV].astype(np.float64))
     return QuantizedGaussians(q, codes.position[keep], codes.variance[keep], codes.covariance[keep],
                               codes.colour[keep])
 
@@ -162,17 +160,12 @@ def dequantize(codes):
     """Render-ready ``(N, 8)`` float32 parameters (filter folded in, colours after the sigmoid)."""
     q = codes.quantizers
     out = np.zeros((codes.n_gaussians, N_PARAMS), np.float64)
-    out[:, 0:2] = codes.position * q.position_step + q.position_offset
+    out[:, MEAN] = codes.position * q.position_step + q.position_offset
     variances = np.exp(codes.variance * q.variance_step + q.variance_offset)
     out[:, 2], out[:, 4] = variances[:, 0], variances[:, 1]
     out[:, 3] = (codes.covariance * q.covariance_step + q.covariance_offset)[:, 0]
-    out[:, 5:8] = codes.colour * q.colour_step + q.colour_offset
+    out[:, COLOUR] = codes.colour * q.colour_step + q.colour_offset
     return out.astype(np.float32)
-
-
-def _positive_definite(params):
-    a, b, c = params[:, 2].astype(np.float64), params[:, 3].astype(np.float64), params[:, 4].astype(np.float64)
-    return (a > 0) & (c > 0) & (a * c - b * b > 0)
 
 
 @dataclass
@@ -187,8 +180,8 @@ class QuantizedMap:
     """
 
     quantizers: QuantizerParams
-    lr: float = 0.001
-    lr_decay_every: int = 10_000
+    lr: float = QAT_LR
+    lr_decay_every: int = QAT_LR_DECAY_EVERY
     _cache: tuple = field(default=None, init=False, repr=False)
     _grads: dict = field(default=None, init=False, repr=False)
     _adam: Adam = field(default=None, init=False, repr=False)
@@ -202,16 +195,16 @@ class QuantizedMap:
         bits = q.bits
         means, cov, colours = render_attributes(params, lam)
         # Variances: recompute the log range from the current data every iteration.
-        q.variance_offset, q.variance_step = log_range(cov[:, [0, 2]], bits["variance"])
+        q.variance_offset, q.variance_step = log_range(cov[:, TRIPLE_VARIANCES], bits["variance"])
         pos_codes, pos_hat, pos_scaled = lsq_forward(means, q.position_step, q.position_offset, bits["position"])
-        _, var_hat = log_forward(cov[:, [0, 2]], q.variance_offset, q.variance_step, bits["variance"])
+        _, var_hat = log_forward(cov[:, TRIPLE_VARIANCES], q.variance_offset, q.variance_step, bits["variance"])
         cov_codes, cov_hat, cov_scaled = lsq_forward(cov[:, 1:2], q.covariance_step, q.covariance_offset,
                                                      bits["covariance"])
         col_codes, col_hat, col_scaled = lsq_forward(colours, q.colour_step, q.colour_offset, bits["colour"])
         out = np.empty((params.shape[0], N_PARAMS), np.float32)
-        out[:, 0:2] = pos_hat
+        out[:, MEAN] = pos_hat
         out[:, 2], out[:, 3], out[:, 4] = var_hat[:, 0], cov_hat[:, 0], var_hat[:, 1]
-        out[:, 5:8] = col_hat
+        out[:, COLOUR] = col_hat
         self._cache = (cov, var_hat, colours, (pos_codes, pos_scaled), (cov_codes, cov_scaled),
                        (col_codes, col_scaled))
         return out, np.zeros(params.shape[0], np.float32)
@@ -221,14 +214,14 @@ class QuantizedMap:
         bits = self.quantizers.bits
         grad = grad.astype(np.float64)
         out = np.zeros_like(grad)
-        out[:, 0:2], g_pos_step, g_pos_offset = lsq_backward(grad[:, 0:2], *pos, bits["position"])
-        signs = np.sign(cov[:, [0, 2]])
-        g_var = grad[:, [2, 4]] * var_hat * signs / (np.abs(cov[:, [0, 2]]) + LOG_EPS)
+        out[:, MEAN], g_pos_step, g_pos_offset = lsq_backward(grad[:, MEAN], *pos, bits["position"])
+        signs = np.sign(cov[:, TRIPLE_VARIANCES])
+        g_var = grad[:, VARIANCES] * var_hat * signs / (np.abs(cov[:, TRIPLE_VARIANCES]) + LOG_EPS)
         out[:, 2], out[:, 4] = g_var[:, 0], g_var[:, 1]
         g_b, g_cov_step, g_cov_offset = lsq_backward(grad[:, 3:4], *covq, bits["covariance"])
         out[:, 3] = g_b[:, 0]
-        g_col, g_col_step, g_col_offset = lsq_backward(grad[:, 5:8], *col, bits["colour"])
-        out[:, 5:8] = g_col * colours * (1.0 - colours)
+        g_col, g_col_step, g_col_offset = lsq_backward(grad[:, COLOUR], *col, bits["colour"])
+        out[:, COLOUR] = g_col * colours * (1.0 - colours)
         self._grads = dict(position_step=g_pos_step, position_offset=g_pos_offset, covariance_step=g_cov_step,
                            covariance_offset=g_cov_offset, colour_step=g_col_step, colour_offset=g_col_offset)
         return out.astype(np.float32)

@@ -131,7 +131,7 @@ def test_missing_codec_is_skipped_with_a_notice(tmp_path, crop_png, monkeypatch)
     (["rd", "{img}", "-n", "10,x"], "-n wants values separated by commas"),
     (["rd", "{img}", "-n", "0"], "budgets must be positive"),
     (["ablation", "missing.png"], "no such file or folder"),
-    (["represent", "{img}", "-i", "0"], "--iterations must be at least 1"),
+    (["represent", "{img}", "-i", "0"], "--iterations must be a positive integer"),
     (["report", "missing.csv"], "no such file"),
 ])
 def test_bench_user_errors_are_one_line(tmp_path, crop_png, args, message):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..defaults import GROW_BATCH, GROWTH_STEPS, ITERATIONS, PRUNE_EVERY
 from ..optim import OPTIMIZERS
 from ..parameterisation import DIRECT, positive_definite
 from .ops import TrainState
@@ -41,10 +42,10 @@ class DensifyStrategy:
     n_max: int
     height: int
     width: int
-    iterations: int = 50_000
+    iterations: int = ITERATIONS
     grow_every: int | None = None
-    prune_every: int = 100
-    grow_batch: int = 1_000
+    prune_every: int = PRUNE_EVERY
+    grow_batch: int = GROW_BATCH
     densify: bool = True
     caf: bool = True
     growth: bool = True
@@ -52,7 +53,7 @@ class DensifyStrategy:
 
     def __post_init__(self):
         if self.grow_every is None:
-            self.grow_every = max(self.iterations // 10, 1)
+            self.grow_every = max(self.iterations // GROWTH_STEPS, 1)
 
     def filter_variance(self, n_gaussians):
         """CAF filter ``lam = min(H W / (9 pi N), 300)`` for Gaussians created at count ``N`` (§1; tutorial step 6)."""
