@@ -1,11 +1,13 @@
 """Image codec: ``compress(image, N) -> bytes`` and ``decompress(bytes) -> image`` (ALGORITHM.md §6).
 
-Encoding is
+:func:`compress` follows the paper's Figure 2, two phases of the one
+training loop (:mod:`gi_numba.training`) and then the file:
 
-1. a representation fit with sigmoid colours (the warm-up, §6.1);
-2. quantisation-aware training from there, growth paused and pruning kept
-   (§6.2, :class:`~gi_numba.quantize.QuantizedMap`), keeping the state whose
-   quantised render has the best PSNR;
+1. warm-up: a representation fit with sigmoid colours (§6.1);
+2. quantisation-aware training from there (:func:`qat_phase`): growth paused,
+   pruning kept, the rasteriser drawing de-quantised attributes
+   (:class:`~gi_numba.quantize.QuantizedMap`), keeping the state whose
+   quantised render has the best PSNR (§6.2);
 3. quantisation, dropping Gaussians whose de-quantised covariance is not
    positive definite, and entropy coding into a ``.gi`` file (§6.3,
    :mod:`gi_numba.bitstream`).
@@ -14,14 +16,14 @@ Decoding needs nothing but the bytes: parse, de-quantise, render.
 """
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 from . import bitstream
 from .defaults import ITERATIONS, LR, QAT_FRACTION, fixed_bits_per_gaussian
 from .errors import GIError
-from .fit import as_target, fit, raise_if_diverged, train
+from .fit import FitSettings, as_target, fit_target, representation_phase
 from .interrupt import catching_sigint
 from .limits import check_number
 from .metrics import ms_ssim, psnr
@@ -29,6 +31,7 @@ from .model import GaussianImage
 from .quantize import QuantizedMap, dequantize, initial_quantizers, quantize
 from .raster import make_rasterizer
 from .strategy import DensifyStrategy, TrainState
+from .training import HostTraining, Phase, raise_if_diverged, train
 
 
 @dataclass
@@ -63,21 +66,22 @@ def compress(image, n_gaussians, iterations=ITERATIONS, qat_iterations=None, see
     start = time.perf_counter()
     target, channels = as_target(image, max_pixels)
     height, width = target.shape[:2]
-    iterations = check_number(iterations, "iterations", 1, integer=True)
+    settings = FitSettings(n_gaussians, iterations=iterations, seed=seed, lr=lr, backend=backend,
+                           sigmoid_colours=True)
     if qat_iterations is None:
-        qat_iterations = max(int(QAT_FRACTION * iterations), 1)
+        qat_iterations = max(int(QAT_FRACTION * settings.iterations), 1)
     qat_iterations = check_number(qat_iterations, "QAT iterations", 0, integer=True)
     _check_bits(bits)
     with catching_sigint():
-        warm = fit(target, n_gaussians, iterations=iterations, seed=seed, lr=lr, backend=backend,
-                   sigmoid_colours=True, progress=_in_phase(progress, "warm-up"))
+        warm = fit_target(target, channels, settings, progress, name="warm-up")
         interrupted = warm.stats["interrupted"]
         if interrupted or qat_iterations == 0:
             params, lam, quantizers = warm.params, warm.lam, initial_quantizers(warm.params, warm.lam, bits)
         else:
-            final_lr = lr * 0.5 ** ((iterations - 1) // warm.settings["lr_decay_every"])
+            final_lr = representation_phase(settings, height, width).lr_at(settings.iterations)
+            phase = qat_phase(warm, qat_iterations, final_lr, bits)
             params, lam, quantizers, interrupted = _quantization_aware_training(
-                warm, target, qat_iterations, final_lr, bits, backend, _in_phase(progress, "QAT"))
+                warm, target, phase, backend, np.random.default_rng(settings.seed), progress)
     codes = quantize(params, lam, quantizers)
     data, streams = bitstream.write(codes, height, width, channels)
     if not return_report:
@@ -89,11 +93,15 @@ def compress(image, n_gaussians, iterations=ITERATIONS, qat_iterations=None, see
     return data, report
 
 
-def _in_phase(progress, phase):
-    """``progress`` with every :class:`~gi_numba.fit.Progress` it sees labelled ``phase`` (or None)."""
-    if progress is None:
-        return None
-    return lambda snapshot: progress(replace(snapshot, phase=phase))
+def qat_phase(warm, iterations, lr, bits=None):
+    """Quantisation-aware training from the warm-up model ``warm`` (ALGORITHM.md §6.2) as a phase.
+
+    The learning rate stays at ``lr``, the warm-up's last; the strategy keeps
+    pruning but pauses growth; the map draws the de-quantised attributes,
+    its quantisers initialised from the warm-up's Gaussians.
+    """
+    strategy = DensifyStrategy(warm.n_gaussians, warm.height, warm.width, iterations=iterations, growth=False)
+    return Phase("QAT", iterations, lr, None, strategy, QuantizedMap(initial_quantizers(warm.params, warm.lam, bits)))
 
 
 def _check_bits(bits):
@@ -103,16 +111,15 @@ def _check_bits(bits):
         check_number(depth, f"the bit depth of {name}", 1, 16, integer=True)
 
 
-def _quantization_aware_training(warm, target, iterations, lr, bits, backend, progress):
-    """QAT from a warm-up model; returns the best ``(params, lam, quantizers, interrupted)``."""
-    height, width = target.shape[:2]
-    state = TrainState.fresh(warm.params.copy(), warm.lam.copy())
-    strategy = DensifyStrategy(warm.n_gaussians, height, width, iterations=iterations, growth=False)
-    mapping = QuantizedMap(initial_quantizers(state.params, state.lam, bits))
-    rasterizer = make_rasterizer(backend, height, width)
+def _quantization_aware_training(warm, target, phase, backend, rng, progress):
+    """Run the QAT ``phase`` from ``warm`` on the host (rasterising on ``backend``).
+
+    Returns the best ``(params, lam, quantizers, interrupted)``.
+    """
+    rasterizer = make_rasterizer(backend, warm.height, warm.width)
     rasterizer.set_target(target.transpose(2, 0, 1))
-    result = train(rasterizer, target, state, strategy, iterations, lr, iterations + 1, mapping,
-                   np.random.default_rng(0), progress)
+    state = HostTraining(TrainState.fresh(warm.params.copy(), warm.lam.copy()), rasterizer, target, phase.mapping)
+    result = train(state, phase, rng, progress)
     raise_if_diverged(result, None)
     if result.params is None:
         raise KeyboardInterrupt

@@ -1,12 +1,13 @@
-"""The fitting loop kept on a CUDA device (ALGORITHM.md §4-§5).
+"""A training state kept on a CUDA device (ALGORITHM.md §4-§5).
 
-:func:`train_on_device` is :func:`gi_numba.fit.train` step for step, for a
-representation fit on the ``cuda`` backend. Parameters, CAF filters, Adam
-moments, gradients, the best state, the loss and the error map all stay on
-the GPU; per iteration the host launches kernels and reads two numbers back
-(the squared error and a not-finite flag). The schedule is the same
-:class:`~gi_numba.strategy.DensifyStrategy`, driving a
-:class:`DeviceTrainState` that prunes and grows on the device:
+:class:`DeviceTrainState` is the GPU twin of
+:class:`gi_numba.training.HostTraining`: the one loop,
+:func:`gi_numba.training.train`, runs a representation fit on it with
+parameters, CAF filters, Adam moments, gradients, the best state, the loss
+and the error map all on the GPU; per iteration the host launches kernels and
+reads two numbers back (the squared error and a not-finite flag). The
+schedule is the same :class:`~gi_numba.strategy.DensifyStrategy`, and the
+state prunes and grows on the device:
 
 - pruning: a positive-definite flag per Gaussian, an exclusive scan and a
   compaction of parameters, filters and both moments in one kernel;
@@ -18,17 +19,13 @@ the GPU; per iteration the host launches kernels and reads two numbers back
 """
 
 import math
-import time
 from dataclasses import replace
 
 import numpy as np
 from numba import cuda
 
-from .fit import Progress, TrainResult
-from .interrupt import interruptible_range
-from .metrics import psnr_from_mse
 from . import optim
-from .optim import adam_constants, step_decay
+from .optim import adam_constants
 from .raster.cuda import blocks_for, device_function, exclusive_scan, zero
 
 _LINEAR = 128
@@ -211,15 +208,17 @@ def largest_error_pixels_on_device(image, target, k, scratch=None):
 class DeviceTrainState:
     """Parameters, filters and Adam moments on the device, room for ``capacity`` Gaussians.
 
-    The live Gaussians are the first :attr:`n_gaussians` rows. Like the host
-    :class:`~gi_numba.strategy.TrainState`, it offers the two changes the
-    densification strategy makes, :meth:`prune_non_positive_definite` and
-    :meth:`add_gaussians`, each moving a Gaussian's moments with it.
+    The live Gaussians are the first :attr:`n_gaussians` rows. It has the
+    methods of a training state (:mod:`gi_numba.training`), among them the
+    two changes the densification strategy makes,
+    :meth:`prune_non_positive_definite` and :meth:`add_gaussians`, each moving
+    a Gaussian's moments with it. Its map is the identity.
     """
 
     def __init__(self, state, capacity, rasterizer):
         capacity = max(int(capacity), state.n_gaussians, 1)
         self.rasterizer = rasterizer
+        self.n_values = rasterizer.n_values
         self.n_gaussians = state.n_gaussians
         self.adam = replace(state.optimizer, m=None, v=None)  # hyperparameters and step count; moments below
         self._arrays = [self._allocate(capacity) for _ in range(2)]
@@ -261,7 +260,11 @@ class DeviceTrainState:
         sse, flag = self.scalars.copy_to_host()
         return float(sse), bool(flag)
 
-    def adam_step(self, lr):
+    def drawn(self):
+        """The live ``(params, lam)`` as host arrays (what the last :meth:`loss_and_flag` drew)."""
+        return tuple(array.copy_to_host() for array in self.live[:2])
+
+    def step(self, lr, iteration):
         """One Adam step (ALGORITHM.md §4) with learning rate ``lr``."""
         adam = self.adam
         adam.step_count += 1
@@ -280,10 +283,10 @@ class DeviceTrainState:
         self.best_lam[:n].copy_to_device(lam)
         self.best_n = n
 
-    def best_on_host(self):
-        """The remembered best ``(params, lam)`` as host arrays."""
+    def best(self):
+        """The remembered best ``(params, lam, None)`` as host arrays (no map of its own: ``None``)."""
         n = self.best_n
-        return self.best_params[:n].copy_to_host(), self.best_lam[:n].copy_to_host()
+        return self.best_params[:n].copy_to_host(), self.best_lam[:n].copy_to_host(), None
 
     def prune_non_positive_definite(self):
         """Remove Gaussians whose filtered covariance is not positive definite, unless that is all of them."""
@@ -315,43 +318,3 @@ class DeviceTrainState:
         params, lam, _, _ = self.live
         self.rasterizer.render_on_device(params, lam, self.image)
         return largest_error_pixels_on_device(self.image, self.rasterizer.target, k)
-
-
-def train_on_device(rasterizer, state, strategy, iterations, lr, lr_decay_every, rng=None, progress=None,
-                    progress_every=100, snapshots=None):
-    """:func:`gi_numba.fit.train` for a representation fit, with everything on the device.
-
-    ``rasterizer`` is a :class:`~gi_numba.raster.cuda.CudaRasterizer` whose
-    target is set; ``state`` the host :class:`~gi_numba.strategy.TrainState`
-    to start from. Returns a :class:`~gi_numba.fit.TrainResult` (host arrays).
-    """
-    device = DeviceTrainState(state, strategy.n_max, rasterizer)
-    n_values = rasterizer.n_values
-    best_psnr, best_iteration = -math.inf, 0
-    iteration, interrupted, diverged, warmup = 0, False, False, 0.0
-    start = time.perf_counter()
-    try:
-        for iteration in interruptible_range(iterations):
-            sse, not_finite = device.loss_and_flag()
-            if snapshots is not None and snapshots.wants(iteration):
-                snapshots(iteration, *(array.copy_to_host() for array in device.live[:2]))
-            if not_finite or not math.isfinite(sse):
-                diverged = True
-                break
-            psnr = psnr_from_mse(sse / n_values)
-            if psnr > best_psnr:
-                best_psnr, best_iteration = psnr, iteration
-                device.remember_best()
-            device.adam_step(step_decay(lr, iteration - 1, lr_decay_every))
-            strategy.after_step(device, iteration, device.largest_errors, rng)
-            if iteration == 1:
-                warmup = time.perf_counter() - start
-            if progress is not None and (iteration % progress_every == 0 or iteration == iterations):
-                progress(Progress(iteration, iterations, psnr, best_psnr, device.n_gaussians,
-                                  time.perf_counter() - start, warmup))
-    except KeyboardInterrupt:
-        interrupted = True
-    interrupted = interrupted or iteration < iterations and not diverged
-    params, lam = device.best_on_host() if best_iteration else (None, None)
-    return TrainResult(best_psnr, params, lam, None, best_iteration, iteration - (1 if diverged else 0),
-                       time.perf_counter() - start, interrupted, diverged)

@@ -172,18 +172,18 @@ def dequantize(codes):
 class QuantizedMap:
     """Quantisation-aware training: renders de-quantised attributes, passes STE gradients back.
 
-    ``forward`` maps the trained ``(N, 8)`` parameters (colours as logits) to
-    the de-quantised parameters the rasteriser draws; ``backward`` maps the
-    rasteriser's gradients back to the trained parameters and keeps the
-    gradients of the learned quantiser parameters, which ``step`` applies with
-    their own Adam (lr 0.001, halved every 10 000 iterations).
+    A parameter map (:mod:`gi_numba.maps`): ``forward`` maps the trained
+    ``(N, 8)`` parameters (colours as logits) to the de-quantised parameters
+    the rasteriser draws, with the variances' log range taken from the data
+    of that call; ``backward`` maps the rasteriser's gradients back to the
+    trained parameters and returns the gradients of the learned quantiser
+    parameters, which ``step`` applies with their own Adam (lr 0.001, halved
+    every 10 000 iterations). Only ``step`` changes the map.
     """
 
     quantizers: QuantizerParams
     lr: float = QAT_LR
     lr_decay_every: int = QAT_LR_DECAY_EVERY
-    _cache: tuple = field(default=None, init=False, repr=False)
-    _grads: dict = field(default=None, init=False, repr=False)
     _adam: Adam = field(default=None, init=False, repr=False)
 
     def __post_init__(self):
@@ -194,10 +194,9 @@ class QuantizedMap:
         q = self.quantizers
         bits = q.bits
         means, cov, colours = render_attributes(params, lam)
-        # Variances: recompute the log range from the current data every iteration.
-        q.variance_offset, q.variance_step = log_range(cov[:, TRIPLE_VARIANCES], bits["variance"])
+        variance_offset, variance_step = log_range(cov[:, TRIPLE_VARIANCES], bits["variance"])
         pos_codes, pos_hat, pos_scaled = lsq_forward(means, q.position_step, q.position_offset, bits["position"])
-        _, var_hat = log_forward(cov[:, TRIPLE_VARIANCES], q.variance_offset, q.variance_step, bits["variance"])
+        _, var_hat = log_forward(cov[:, TRIPLE_VARIANCES], variance_offset, variance_step, bits["variance"])
         cov_codes, cov_hat, cov_scaled = lsq_forward(cov[:, 1:2], q.covariance_step, q.covariance_offset,
                                                      bits["covariance"])
         col_codes, col_hat, col_scaled = lsq_forward(colours, q.colour_step, q.colour_offset, bits["colour"])
@@ -205,12 +204,11 @@ class QuantizedMap:
         out[:, MEAN] = pos_hat
         out[:, 2], out[:, 3], out[:, 4] = var_hat[:, 0], cov_hat[:, 0], var_hat[:, 1]
         out[:, COLOUR] = col_hat
-        self._cache = (cov, var_hat, colours, (pos_codes, pos_scaled), (cov_codes, cov_scaled),
-                       (col_codes, col_scaled))
-        return out, np.zeros(params.shape[0], np.float32)
+        context = (cov, var_hat, colours, (pos_codes, pos_scaled), (cov_codes, cov_scaled), (col_codes, col_scaled))
+        return out, np.zeros(params.shape[0], np.float32), context
 
-    def backward(self, grad):
-        cov, var_hat, colours, pos, covq, col = self._cache
+    def backward(self, grad, context):
+        cov, var_hat, colours, pos, covq, col = context
         bits = self.quantizers.bits
         grad = grad.astype(np.float64)
         out = np.zeros_like(grad)
@@ -222,15 +220,15 @@ class QuantizedMap:
         out[:, 3] = g_b[:, 0]
         g_col, g_col_step, g_col_offset = lsq_backward(grad[:, COLOUR], *col, bits["colour"])
         out[:, COLOUR] = g_col * colours * (1.0 - colours)
-        self._grads = dict(position_step=g_pos_step, position_offset=g_pos_offset, covariance_step=g_cov_step,
-                           covariance_offset=g_cov_offset, colour_step=g_col_step, colour_offset=g_col_offset)
-        return out.astype(np.float32)
+        own = dict(position_step=g_pos_step, position_offset=g_pos_offset, covariance_step=g_cov_step,
+                   covariance_offset=g_cov_offset, colour_step=g_col_step, colour_offset=g_col_offset)
+        return out.astype(np.float32), own
 
-    def step(self, iteration):
-        """One Adam step on the learned quantiser parameters (after :meth:`backward`)."""
+    def step(self, own_grads, iteration):
+        """One Adam step on the learned quantiser parameters with the gradients :meth:`backward` returned."""
         q = self.quantizers
         values = np.concatenate([np.ravel(getattr(q, k)) for k in QuantizerParams.LEARNED]).astype(np.float32)
-        grads = np.concatenate([np.ravel(self._grads[k]) for k in QuantizerParams.LEARNED]).astype(np.float32)
+        grads = np.concatenate([np.ravel(own_grads[k]) for k in QuantizerParams.LEARNED]).astype(np.float32)
         self._adam.step(values, grads, step_decay(self.lr, iteration - 1, self.lr_decay_every))
         start = 0
         for k in QuantizerParams.LEARNED:

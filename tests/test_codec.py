@@ -56,11 +56,11 @@ def test_quantized_map_gradients_match_finite_differences_through_the_ste():
     params, lam = random_model(1, n=20, height=24, width=32)
     target = np.random.default_rng(2).uniform(size=(3, 24, 32)).astype(np.float32)
     mapping = QuantizedMap(initial_quantizers(params, lam))
-    drawn, drawn_lam = mapping.forward(params, lam)
+    drawn, drawn_lam, context = mapping.forward(params, lam)
     rasterizer = CpuRasterizer(24, 32)
     rasterizer.set_target(target)
     _, g_drawn = rasterizer.loss_and_gradients(drawn, drawn_lam)
-    grads = mapping.backward(g_drawn)
+    grads, _ = mapping.backward(g_drawn, context)
     # Chain rule by hand for one colour logit and one position: d drawn / d param (STE) times d loss / d drawn.
     colour = 1 / (1 + np.exp(-params[3, 5].astype(np.float64)))
     assert grads[3, 5] == pytest.approx(g_drawn[3, 5] * colour * (1 - colour), rel=1e-4)
@@ -112,7 +112,7 @@ def test_drops_gaussians_that_are_not_positive_definite():
 def test_decoded_image_equals_the_training_side_quantised_render(small_crop):
     params, lam = random_model(5)
     mapping = QuantizedMap(initial_quantizers(params, lam))
-    drawn, drawn_lam = mapping.forward(params, lam)
+    drawn, drawn_lam, _ = mapping.forward(params, lam)
     training_side = CpuRasterizer(64, 96).render(drawn, drawn_lam)
     data, _ = bitstream.write(quantize(params, lam, mapping.snapshot()), 64, 96, 3)
     decoded = decompress(data).transpose(2, 0, 1)

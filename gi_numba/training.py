@@ -1,0 +1,210 @@
+"""The training loop, once for every phase and every backend (ALGORITHM.md §2-§6).
+
+A :class:`Phase` says what to train and for how long: its iterations, its
+learning rate and decay, the strategy that prunes and grows, and the
+parameter map (:mod:`gi_numba.maps`) from trained to drawn numbers. A
+representation fit is one phase; the codec runs a warm-up phase and then a
+quantisation-aware one (:mod:`gi_numba.codec`).
+
+:func:`train` runs a phase on a *training state*: the Gaussians, their
+optimiser state and the remembered best, wherever they live.
+:class:`HostTraining` keeps them in NumPy arrays (rasterising on either
+backend); :class:`gi_numba.gpu_train.DeviceTrainState` keeps everything on
+a GPU. Both offer the same methods:
+
+``n_gaussians``, ``n_values``
+    the live count, and how many values the loss sums (``3 H W``);
+``loss_and_flag() -> (sse, not_finite)``
+    render, compare and differentiate the current state; whether anything
+    became NaN or infinite;
+``drawn() -> (params, lam)``
+    what the last ``loss_and_flag`` drew (for snapshots);
+``remember_best()`` / ``best() -> (params, lam, extra)``
+    keep the current state as the best, and give it back (host arrays);
+``step(lr, iteration)``
+    one optimiser step with the gradients of the last ``loss_and_flag``;
+``largest_errors(k)``, ``prune_non_positive_definite()``, ``add_gaussians(params, lam)``
+    what the densification strategy needs (:mod:`gi_numba.strategy`).
+"""
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import GIError
+from .interrupt import interruptible_range
+from .maps import IdentityMap
+from .metrics import psnr_from_mse
+from .optim import step_decay
+from .strategy.densify import largest_error_pixels
+
+
+@dataclass
+class Phase:
+    """One stretch of training with its own settings (a fit, the codec's warm-up, or its QAT).
+
+    ``lr_decay_every=None`` keeps the learning rate constant; otherwise it
+    halves every ``lr_decay_every`` iterations (ALGORITHM.md §4).
+    """
+
+    name: str
+    iterations: int
+    lr: float
+    lr_decay_every: int | None
+    strategy: object
+    mapping: object = None
+
+    def __post_init__(self):
+        if self.mapping is None:
+            self.mapping = IdentityMap()
+
+    def lr_at(self, iteration):
+        """Learning rate of (1-based) ``iteration``: ``lr * 0.5^floor((iteration - 1) / lr_decay_every)``."""
+        if self.lr_decay_every is None:
+            return self.lr
+        return step_decay(self.lr, iteration - 1, self.lr_decay_every)
+
+
+@dataclass
+class Progress:
+    """A snapshot handed to the progress callback."""
+
+    iteration: int
+    iterations: int
+    psnr: float
+    best_psnr: float
+    n_gaussians: int
+    elapsed: float
+    warmup: float = 0.0  # seconds of the first iteration (includes compiling the kernels)
+    phase: str = "fit"   # the phase's name: "fit", or an encoder's "warm-up" and "QAT"
+
+    @property
+    def eta(self):
+        """Seconds left at the average speed since the first iteration."""
+        steady = (self.elapsed - self.warmup) / max(self.iteration - 1, 1)
+        return steady * (self.iterations - self.iteration)
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns: the best state seen and facts about the run."""
+
+    psnr: float
+    params: np.ndarray
+    lam: np.ndarray
+    extra: object  # the map's snapshot at the best state (quantiser parameters), or None
+    best_iteration: int
+    iterations_run: int
+    seconds: float
+    interrupted: bool
+    diverged: bool
+
+
+class FitDiverged(GIError):
+    """The loss became NaN or infinite; ``model`` holds the best state before that (or ``None``)."""
+
+    def __init__(self, message, model):
+        super().__init__(message)
+        self.model = model
+
+
+def train(state, phase, rng=None, progress=None, progress_every=100, snapshots=None):
+    """Run ``phase`` on the training ``state``; returns the best state seen as a :class:`TrainResult`.
+
+    Each iteration renders and differentiates the current state, remembers
+    it if its PSNR is the best so far, takes one optimiser step, and lets the
+    phase's strategy prune or grow. Ctrl-C (:mod:`gi_numba.interrupt`) and a
+    NaN loss end the loop early; the best state is kept either way.
+    ``snapshots`` (optional) sees the drawn Gaussians of the iterations it wants.
+    """
+    best_psnr, best_iteration = -math.inf, 0
+    iteration, interrupted, diverged, warmup = 0, False, False, 0.0
+    start = time.perf_counter()
+    try:
+        for iteration in interruptible_range(phase.iterations):
+            sse, not_finite = state.loss_and_flag()
+            if snapshots is not None and snapshots.wants(iteration):
+                snapshots(iteration, *state.drawn())
+            if not_finite or not math.isfinite(sse):
+                diverged = True
+                break
+            psnr = psnr_from_mse(sse / state.n_values)
+            if psnr > best_psnr:
+                best_psnr, best_iteration = psnr, iteration
+                state.remember_best()
+            state.step(phase.lr_at(iteration), iteration)
+            phase.strategy.after_step(state, iteration, state.largest_errors, rng)
+            if iteration == 1:
+                warmup = time.perf_counter() - start
+            if progress is not None and (iteration % progress_every == 0 or iteration == phase.iterations):
+                progress(Progress(iteration, phase.iterations, psnr, best_psnr, state.n_gaussians,
+                                  time.perf_counter() - start, warmup, phase.name))
+    except KeyboardInterrupt:
+        interrupted = True
+    interrupted = interrupted or iteration < phase.iterations and not diverged
+    params, lam, extra = state.best() if best_iteration else (None, None, None)
+    return TrainResult(best_psnr, params, lam, extra, best_iteration, iteration - (1 if diverged else 0),
+                       time.perf_counter() - start, interrupted, diverged)
+
+
+def raise_if_diverged(result, model):
+    """Turn a diverged :class:`TrainResult` into :class:`FitDiverged` carrying the best model."""
+    if not result.diverged:
+        return
+    kept = (f"kept the best state (iteration {result.best_iteration}, PSNR {result.psnr:.2f} dB)"
+            if model is not None else "no good state to keep")
+    raise FitDiverged(f"fit diverged: the loss became NaN at iteration {result.iterations_run + 1}; {kept}", model)
+
+
+class HostTraining:
+    """A training state in host arrays: a :class:`~gi_numba.strategy.TrainState` drawn through a map.
+
+    The rasteriser (either backend) renders what ``mapping`` draws from the
+    trained ``state`` against ``target`` (``(H, W, 3)``, already set on it).
+    """
+
+    def __init__(self, state, rasterizer, target, mapping):
+        self.state, self.rasterizer, self.target, self.mapping = state, rasterizer, target, mapping
+        self.n_values = 3 * rasterizer.height * rasterizer.width
+        self._drawn = self._grads = self._own_grads = self._best = None
+
+    @property
+    def n_gaussians(self):
+        return self.state.n_gaussians
+
+    def loss_and_flag(self):
+        state = self.state
+        drawn, drawn_lam, context = self.mapping.forward(state.params, state.lam)
+        self._drawn = (drawn, drawn_lam)
+        sse, grads = self.rasterizer.loss_and_gradients(drawn, drawn_lam)
+        not_finite = not (math.isfinite(sse) and np.isfinite(grads).all() and np.isfinite(state.params).all())
+        if not not_finite:
+            self._grads, self._own_grads = self.mapping.backward(grads, context)
+        return sse, not_finite
+
+    def drawn(self):
+        return self._drawn
+
+    def remember_best(self):
+        self._best = (self.state.params.copy(), self.state.lam.copy(), self.mapping.snapshot())
+
+    def best(self):
+        return self._best
+
+    def step(self, lr, iteration):
+        self.state.optimizer.step(self.state.params, self._grads, lr)
+        self.mapping.step(self._own_grads, iteration)
+
+    def largest_errors(self, k):
+        """Rows and columns of the ``k`` worst pixels of the current render (the strategy's ranking)."""
+        drawn, drawn_lam, _ = self.mapping.forward(self.state.params, self.state.lam)
+        render = self.rasterizer.render(drawn, drawn_lam).transpose(1, 2, 0)
+        return largest_error_pixels(render, self.target, k)
+
+    def prune_non_positive_definite(self):
+        return self.state.prune_non_positive_definite()
+
+    def add_gaussians(self, params, lam):
+        self.state.add_gaussians(params, lam)
