@@ -23,6 +23,7 @@ from gi_numba.image_io import example_image_path, load_image, png_bytes, save_pn
 from gi_numba.limits import check_number
 from gi_numba.metrics import ms_ssim, psnr
 from gi_numba.model import GaussianImage
+from gi_numba.quantize import ATTRIBUTES
 from gi_numba.snapshots import Snapshots
 
 from . import bench
@@ -184,9 +185,14 @@ def info_command(
     ])
 
 
+#: ``gi info``'s rate groups: which quantised attributes each one sums.
+_BREAKDOWN = dict(positions=("position",), covariance=("variance", "covariance"), colour=("colour",))
+
+
 def _info_compressed(data, max_pixels, as_json):
     parsed = bitstream.read(data, max_pixels)
-    groups = dict(positions=("dy", "x"), covariance=("a", "c", "b"), colour=("red", "green", "blue"))
+    groups = {group: [stream for a in ATTRIBUTES if a.name in names for stream in a.streams]
+              for group, names in _BREAKDOWN.items()}
     sizes = {s.name: s.nbytes for s in parsed.streams}
     breakdown = {group: sum(sizes[name] for name in names) for group, names in groups.items()}
     breakdown["header"] = len(data) - sum(sizes.values())

@@ -27,11 +27,10 @@ import numpy as np
 
 from .errors import GIError
 from .limits import check_gaussians, check_pixels
-from .quantize import QuantizedGaussians, QuantizerParams
+from .quantize import ATTRIBUTES, STREAMS, QuantizedGaussians, QuantizerParams
 
 MAGIC = b"GIPP"
 VERSION = 1
-STREAMS = ("dy", "x", "a", "c", "b", "red", "green", "blue")
 MODELS = ("fixed", "laplace", "histogram")
 _HEADER = struct.Struct("<4sBIIBIBBBB")
 _QUANTIZERS = struct.Struct("<16f")
@@ -114,9 +113,13 @@ def sort_by_position(codes):
                               codes.covariance[order], codes.colour[order])
 
 
+#: The quantiser parameters in the order a version-1 file stores them (variances: offset before step).
+_QUANTIZER_ORDER = ("position_step", "position_offset", "variance_offset", "variance_step", "covariance_step",
+                    "covariance_offset", "colour_step", "colour_offset")
+
+
 def _quantizer_floats(q):
-    return [*q.position_step, *q.position_offset, *q.variance_offset, *q.variance_step,
-            *q.covariance_step, *q.covariance_offset, *q.colour_step, *q.colour_offset]
+    return [value for name in _QUANTIZER_ORDER for value in getattr(q, name)]
 
 
 def _streams_of(codes):
@@ -233,7 +236,7 @@ def read_header(data, max_pixels=None):
     if len(data) < HEADER_BYTES:
         raise CorruptFile("file is truncated")
     _, version, height, width, channels, count, *bits = _HEADER.unpack(data)
-    bits = dict(zip(("position", "variance", "covariance", "colour"), bits))
+    bits = dict(zip((a.name for a in ATTRIBUTES), bits))
     if not (height >= 1 and width >= 1 and channels in (1, 3) and all(1 <= b <= 16 for b in bits.values())):
         raise CorruptFile("file is damaged (impossible header values)")
     check_pixels(height, width, max_pixels, what="the file's image")
@@ -251,7 +254,7 @@ def _parse(body, max_pixels):
     if not np.isfinite(floats).all():
         raise CorruptFile("file is damaged (quantiser parameters are not finite)")
     split = np.split(floats, np.cumsum([2, 2, 2, 2, 1, 1, 3]))
-    quantizers = QuantizerParams(bits, *split)
+    quantizers = QuantizerParams(bits, **dict(zip(_QUANTIZER_ORDER, split)))
     pos = _HEADER.size + _QUANTIZERS.size
     (n_streams,) = struct.unpack_from("<B", body, pos)
     pos += 1
@@ -282,8 +285,8 @@ def _parse(body, max_pixels):
 
 
 def _stream_depths(bits):
-    """Bit depth of each stream of :data:`STREAMS`."""
-    return [bits["position"]] * 2 + [bits["variance"]] * 2 + [bits["covariance"]] + [bits["colour"]] * 3
+    """Bit depth of each stream of :data:`~gi_numba.quantize.STREAMS`."""
+    return [bits[a.name] for a in ATTRIBUTES for _ in a.streams]
 
 
 def _decode_stream(model, params, payload, count, nbits):

@@ -17,3 +17,6 @@ COLOUR = slice(5, 8)
 #: Columns of the variances ``(a, c)``; in a covariance triple ``(a, b, c)`` they are :data:`TRIPLE_VARIANCES`.
 VARIANCES = [2, 4]
 TRIPLE_VARIANCES = [0, 2]
+#: Column of the covariance term ``b`` (a slice, so it stays a column); in a triple, :data:`TRIPLE_COV_XY`.
+COV_XY = slice(3, 4)
+TRIPLE_COV_XY = slice(1, 2)

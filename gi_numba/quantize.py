@@ -27,14 +27,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .defaults import BITS, QAT_LR, QAT_LR_DECAY_EVERY
-from .layout import COLOUR, COV, MEAN, N_PARAMS, TRIPLE_VARIANCES, VARIANCES
+from .layout import COLOUR, COV, COV_XY, MEAN, N_PARAMS, TRIPLE_COV_XY, TRIPLE_VARIANCES, VARIANCES
 from .parameterisation import positive_definite, sigmoid
 from .optim import Adam, step_decay
 
 LOG_EPS = 1e-6
-
-#: Default bit depths (ALGORITHM.md §6): 2*12 + 3*10 + 3*6 = 72 bits per Gaussian.
-DEFAULT_BITS = BITS
 
 
 def _float32(x):
@@ -65,39 +62,63 @@ def lsq_backward(grad, codes, scaled, bits):
     return grad_values, grad_step, grad_offset
 
 
-def log_range(values, bits):
-    """Offset ``beta`` and step ``s`` of the log-uniform quantiser, per channel, from the data."""
+def log_init(values, bits):
+    """Step ``s`` and offset ``beta`` of the log-uniform quantiser, per channel, from the data's log range."""
     logs = np.log(np.abs(values) + LOG_EPS)
     low, high = logs.min(axis=0), logs.max(axis=0)
     step = (high - low) / (2 ** bits - 1)
-    return _float32(low), _float32(np.where(step > 0, step, 1.0))
+    return _float32(np.where(step > 0, step, 1.0)), _float32(low)
 
 
-def log_forward(values, offset, step, bits):
+def log_forward(values, step, offset, bits):
     """Codes and de-quantised values ``exp(q s + beta)`` of the log-uniform quantiser."""
     logs = np.log(np.abs(values) + LOG_EPS)
     codes = np.clip(np.rint((logs - offset) / step), 0, 2 ** bits - 1)
     return codes, np.exp(codes * step + offset)
 
 
+@dataclass(frozen=True)
+class Attribute:
+    """One quantised attribute of a Gaussian: its quantiser (``"lsq"`` learned, ``"log"`` from the data),
+    its default bit depth and the names of its streams in a ``.gi`` file (in file order)."""
+
+    name: str
+    kind: str
+    default_bits: int
+    streams: tuple
+
+
+#: The quantised attributes, in file order (ALGORITHM.md §6; ``y`` is stored as sorted differences ``dy``).
+ATTRIBUTES = (Attribute("position", "lsq", BITS["position"], ("dy", "x")),
+              Attribute("variance", "log", BITS["variance"], ("a", "c")),
+              Attribute("covariance", "lsq", BITS["covariance"], ("b",)),
+              Attribute("colour", "lsq", BITS["colour"], ("red", "green", "blue")))
+#: Default bit depths (ALGORITHM.md §6): 2*12 + 3*10 + 3*6 = 72 bits per Gaussian.
+DEFAULT_BITS = {a.name: a.default_bits for a in ATTRIBUTES}
+#: Every stream of a file, in order.
+STREAMS = tuple(name for a in ATTRIBUTES for name in a.streams)
+
+
 @dataclass
 class QuantizerParams:
-    """Everything besides the codes that the decoder needs to de-quantise (stored as float32)."""
+    """Everything besides the codes that the decoder needs to de-quantise (stored as float32).
+
+    Each attribute has a step and an offset (``<name>_step``, ``<name>_offset``):
+    learned for the LSQ+ attributes, the data's log range for the variances.
+    """
 
     bits: dict
     position_step: np.ndarray
     position_offset: np.ndarray
-    variance_offset: np.ndarray
     variance_step: np.ndarray
+    variance_offset: np.ndarray
     covariance_step: np.ndarray
     covariance_offset: np.ndarray
     colour_step: np.ndarray
     colour_offset: np.ndarray
 
-    ARRAYS = ("position_step", "position_offset", "variance_offset", "variance_step", "covariance_step",
-              "covariance_offset", "colour_step", "colour_offset")
-    LEARNED = ("position_step", "position_offset", "covariance_step", "covariance_offset",
-               "colour_step", "colour_offset")
+    ARRAYS = tuple(f"{a.name}_{part}" for a in ATTRIBUTES for part in ("step", "offset"))
+    LEARNED = tuple(f"{a.name}_{part}" for a in ATTRIBUTES if a.kind == "lsq" for part in ("step", "offset"))
 
     def copy(self):
         """An independent copy, every parameter rounded to float32 as a file stores them."""
@@ -111,16 +132,57 @@ def render_attributes(params, lam):
     return p[:, MEAN], cov, sigmoid(p[:, COLOUR])
 
 
+def _attribute_values(params, lam):
+    """Each attribute's ``(N, k)`` float64 values before quantisation, by name."""
+    means, cov, colours = render_attributes(params, lam)
+    return dict(position=means, variance=cov[:, TRIPLE_VARIANCES], covariance=cov[:, TRIPLE_COV_XY], colour=colours)
+
+
 def initial_quantizers(params, lam, bits=None):
     """Quantiser parameters initialised from the data (ALGORITHM.md §6)."""
     bits = dict(DEFAULT_BITS, **(bits or {}))
-    means, cov, colours = render_attributes(params, lam)
-    pos_step, pos_offset = lsq_init(means, bits["position"])
-    var_offset, var_step = log_range(cov[:, TRIPLE_VARIANCES], bits["variance"])
-    cov_step, cov_offset = lsq_init(cov[:, 1:2], bits["covariance"])
-    col_step, col_offset = lsq_init(colours, bits["colour"])
-    return QuantizerParams(bits, pos_step, pos_offset, var_offset, var_step, cov_step, cov_offset,
-                           col_step, col_offset)
+    values = _attribute_values(params, lam)
+    fields = {}
+    for a in ATTRIBUTES:
+        init = lsq_init if a.kind == "lsq" else log_init
+        fields[f"{a.name}_step"], fields[f"{a.name}_offset"] = init(values[a.name], bits[a.name])
+    return QuantizerParams(bits, **fields)
+
+
+@dataclass
+class Quantised:
+    """Every attribute of ``N`` Gaussians through its quantiser: what QAT draws and what a file stores.
+
+    ``quantizers`` carry the variances' log range of these Gaussians;
+    ``codes`` and ``values`` (de-quantised) are by attribute name; ``scaled``
+    holds ``(v - offset) / step`` of the LSQ+ attributes for their STE
+    gradients, and ``inputs`` the values before quantisation.
+    """
+
+    quantizers: QuantizerParams
+    codes: dict
+    values: dict
+    scaled: dict
+    inputs: dict
+
+
+def quantise(params, lam, quantizers):
+    """The one quantiser code path, for training and for files: every attribute's codes and values.
+
+    The LSQ+ attributes use ``quantizers``' steps and offsets; the variances'
+    log range is taken from these Gaussians (:func:`log_init`), as in training.
+    """
+    inputs = _attribute_values(params, lam)
+    q = QuantizerParams(quantizers.bits, **{k: getattr(quantizers, k) for k in QuantizerParams.ARRAYS})
+    q.variance_step, q.variance_offset = log_init(inputs["variance"], q.bits["variance"])
+    codes, values, scaled = {}, {}, {}
+    for a in ATTRIBUTES:
+        step, offset = getattr(q, f"{a.name}_step"), getattr(q, f"{a.name}_offset")
+        if a.kind == "lsq":
+            codes[a.name], values[a.name], scaled[a.name] = lsq_forward(inputs[a.name], step, offset, q.bits[a.name])
+        else:
+            codes[a.name], values[a.name] = log_forward(inputs[a.name], step, offset, q.bits[a.name])
+    return Quantised(q, codes, values, scaled, inputs)
 
 
 @dataclass
@@ -139,21 +201,13 @@ class QuantizedGaussians:
 
 
 def quantize(params, lam, quantizers):
-    """Codes of every Gaussian, dropping those whose de-quantised covariance is not positive definite.
-
-    The log range of the variances is taken from ``params`` itself, as in training.
-    """
-    q = quantizers.copy()
-    means, cov, colours = render_attributes(params, lam)
-    q.variance_offset, q.variance_step = log_range(cov[:, TRIPLE_VARIANCES], q.bits["variance"])
-    position, _, _ = lsq_forward(means, q.position_step, q.position_offset, q.bits["position"])
-    variance, _ = log_forward(cov[:, TRIPLE_VARIANCES], q.variance_offset, q.variance_step, q.bits["variance"])
-    covariance, _, _ = lsq_forward(cov[:, 1:2], q.covariance_step, q.covariance_offset, q.bits["covariance"])
-    colour, _, _ = lsq_forward(colours, q.colour_step, q.colour_offset, q.bits["colour"])
-    codes = QuantizedGaussians(q, *(c.astype(np.uint16) for c in (position, variance, covariance, colour)))
+    """Codes of every Gaussian (:func:`quantise` with float32 quantiser parameters, as a file stores them),
+    dropping those whose de-quantised covariance is not positive definite."""
+    result = quantise(params, lam, quantizers.copy())
+    codes = QuantizedGaussians(result.quantizers, *(result.codes[a.name].astype(np.uint16) for a in ATTRIBUTES))
     keep = positive_definite(dequantize(codes)[:, COV].astype(np.float64))
-    return QuantizedGaussians(q, codes.position[keep], codes.variance[keep], codes.covariance[keep],
-                              codes.colour[keep])
+    return QuantizedGaussians(result.quantizers, codes.position[keep], codes.variance[keep],
+                              codes.covariance[keep], codes.colour[keep])
 
 
 def dequantize(codes):
@@ -191,37 +245,28 @@ class QuantizedMap:
         self._adam = Adam.zeros_like(learned.astype(np.float32))
 
     def forward(self, params, lam):
-        q = self.quantizers
-        bits = q.bits
-        means, cov, colours = render_attributes(params, lam)
-        variance_offset, variance_step = log_range(cov[:, TRIPLE_VARIANCES], bits["variance"])
-        pos_codes, pos_hat, pos_scaled = lsq_forward(means, q.position_step, q.position_offset, bits["position"])
-        _, var_hat = log_forward(cov[:, TRIPLE_VARIANCES], variance_offset, variance_step, bits["variance"])
-        cov_codes, cov_hat, cov_scaled = lsq_forward(cov[:, 1:2], q.covariance_step, q.covariance_offset,
-                                                     bits["covariance"])
-        col_codes, col_hat, col_scaled = lsq_forward(colours, q.colour_step, q.colour_offset, bits["colour"])
+        result = quantise(params, lam, self.quantizers)
+        values = result.values
         out = np.empty((params.shape[0], N_PARAMS), np.float32)
-        out[:, MEAN] = pos_hat
-        out[:, 2], out[:, 3], out[:, 4] = var_hat[:, 0], cov_hat[:, 0], var_hat[:, 1]
-        out[:, COLOUR] = col_hat
-        context = (cov, var_hat, colours, (pos_codes, pos_scaled), (cov_codes, cov_scaled), (col_codes, col_scaled))
-        return out, np.zeros(params.shape[0], np.float32), context
+        out[:, MEAN] = values["position"]
+        out[:, 2], out[:, 3], out[:, 4] = values["variance"][:, 0], values["covariance"][:, 0], values["variance"][:, 1]
+        out[:, COLOUR] = values["colour"]
+        return out, np.zeros(params.shape[0], np.float32), result
 
-    def backward(self, grad, context):
-        cov, var_hat, colours, pos, covq, col = context
+    def backward(self, grad, result):
         bits = self.quantizers.bits
         grad = grad.astype(np.float64)
         out = np.zeros_like(grad)
-        out[:, MEAN], g_pos_step, g_pos_offset = lsq_backward(grad[:, MEAN], *pos, bits["position"])
-        signs = np.sign(cov[:, TRIPLE_VARIANCES])
-        g_var = grad[:, VARIANCES] * var_hat * signs / (np.abs(cov[:, TRIPLE_VARIANCES]) + LOG_EPS)
-        out[:, 2], out[:, 4] = g_var[:, 0], g_var[:, 1]
-        g_b, g_cov_step, g_cov_offset = lsq_backward(grad[:, 3:4], *covq, bits["covariance"])
-        out[:, 3] = g_b[:, 0]
-        g_col, g_col_step, g_col_offset = lsq_backward(grad[:, COLOUR], *col, bits["colour"])
-        out[:, COLOUR] = g_col * colours * (1.0 - colours)
-        own = dict(position_step=g_pos_step, position_offset=g_pos_offset, covariance_step=g_cov_step,
-                   covariance_offset=g_cov_offset, colour_step=g_col_step, colour_offset=g_col_offset)
+        own, through = {}, {}
+        for a, columns in (("position", MEAN), ("covariance", COV_XY), ("colour", COLOUR)):
+            through[a], own[f"{a}_step"], own[f"{a}_offset"] = lsq_backward(
+                grad[:, columns], result.codes[a], result.scaled[a], bits[a])
+        variances, colours = result.inputs["variance"], result.inputs["colour"]
+        out[:, MEAN] = through["position"]
+        out[:, VARIANCES] = (grad[:, VARIANCES] * result.values["variance"] * np.sign(variances)
+                             / (np.abs(variances) + LOG_EPS))
+        out[:, COV_XY] = through["covariance"]
+        out[:, COLOUR] = through["colour"] * colours * (1.0 - colours)
         return out.astype(np.float32), own
 
     def step(self, own_grads, iteration):

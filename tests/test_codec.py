@@ -12,7 +12,7 @@ from gi_numba import bitstream
 from gi_numba.bitstream import CorruptFile
 from gi_numba.codec import compress, compress_to_rate, decoded_model, decompress
 from gi_numba.errors import GIError
-from gi_numba.quantize import (QuantizedMap, dequantize, initial_quantizers, log_forward, log_range,
+from gi_numba.quantize import (QuantizedMap, dequantize, initial_quantizers, log_forward, log_init,
                                lsq_backward, lsq_forward, quantize)
 from gi_numba.raster.pipeline import CpuRasterizer
 
@@ -71,8 +71,8 @@ def test_quantized_map_gradients_match_finite_differences_through_the_ste():
 
 def test_log_quantiser_covers_the_range():
     values = np.exp(np.random.default_rng(3).uniform(-3, 5, (100, 2)))
-    offset, step = log_range(values, 10)
-    codes, approx = log_forward(values, offset, step, 10)
+    step, offset = log_init(values, 10)
+    codes, approx = log_forward(values, step, offset, 10)
     assert codes.min() == 0 and codes.max() == 1023
     assert np.all(np.abs(np.log(approx) - np.log(values)) <= step / 2 + 1e-6)
 
