@@ -15,6 +15,7 @@ from gi_numba.errors import GIError
 from gi_numba.quantize import (QuantizedMap, dequantize, initial_quantizers, log_forward, log_init,
                                lsq_backward, lsq_forward, quantize)
 from gi_numba.raster.pipeline import CpuRasterizer
+from gi_numba.raster.reference import reference_gradients, reference_loss
 
 
 @pytest.fixture(scope="module")
@@ -195,3 +196,44 @@ def test_impossible_rate_and_bits(small_crop):
         compress_to_rate(small_crop, 500.0, iterations=10)
     with pytest.raises(GIError, match="between 1 and 16"):
         compress(small_crop, 10, iterations=10, bits={"colour": 0})
+
+
+def test_qat_quantiser_gradients_match_finite_differences():
+    """The learned steps and offsets get the gradient of the loss through the map, rounding offsets frozen (STE).
+
+    Finite differences of the float64 reference loss, drawing each LSQ+
+    attribute as ``v + s * frozen`` inside its range and ``s * q + beta`` where
+    it is clamped, with the variances (not learned) held at their values.
+    """
+    params, lam = random_model(3, n=15, height=16, width=24)
+    target = np.random.default_rng(4).uniform(size=(3, 16, 24))
+    mapping = QuantizedMap(initial_quantizers(params, lam))
+    drawn, drawn_lam, result = mapping.forward(params, lam)
+    _, own = mapping.backward(reference_gradients(drawn.astype(np.float64), drawn_lam, target), result)
+    columns = dict(position=slice(0, 2), covariance=slice(3, 4), colour=slice(5, 8))
+
+    def loss(name, part, index, shift):
+        q = mapping.quantizers
+        steps = {a: np.array(getattr(q, f"{a}_step"), np.float64) for a in columns}
+        offsets = {a: np.array(getattr(q, f"{a}_offset"), np.float64) for a in columns}
+        (steps if part == "step" else offsets)[name][index] += shift
+        surrogate = drawn.astype(np.float64)
+        for a, cols in columns.items():
+            codes, scaled, v = result.codes[a], result.scaled[a], result.inputs[a]
+            inside = (scaled >= -0.5) & (scaled <= 2 ** q.bits[a] - 0.5)
+            surrogate[:, cols] = np.where(inside, v + steps[a] * (codes - scaled), steps[a] * codes + offsets[a])
+        return reference_loss(surrogate, drawn_lam, target)
+
+    h = 1e-7
+    for name in columns:
+        for part in ("step", "offset"):
+            for index, analytic in enumerate(np.ravel(own[f"{name}_{part}"])):
+                numeric = (loss(name, part, index, h) - loss(name, part, index, -h)) / (2 * h)
+                assert analytic == pytest.approx(numeric, rel=1e-4, abs=1e-9), (name, part, index)
+
+
+def test_qat_beats_post_training_quantisation_at_equal_bits_and_iterations(small_crop):
+    """Why QAT exists: 1 500 + 300 QAT iterations decode better than 1 800 iterations quantised afterwards."""
+    _, ptq = compress(small_crop, 150, iterations=1800, qat_iterations=0, return_report=True)
+    _, qat = compress(small_crop, 150, iterations=1500, qat_iterations=300, return_report=True)
+    assert qat.psnr > ptq.psnr + 0.15  # measured: 24.54 against 24.24 dB

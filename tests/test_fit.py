@@ -24,7 +24,7 @@ def test_densification_and_filters_each_help(small_crop):
         return gi_numba.fit(small_crop, 300, iterations=1500, seed=0, **switches).psnr
 
     full, no_densify, no_caf = quality(), quality(densify=False), quality(caf=False)
-    assert full > no_densify + 1.0 and full > no_caf
+    assert full > no_densify + 1.0 and full > no_caf + 1.0  # measured: 27.24, 25.57 and 25.78 dB
 
 
 def test_same_seed_same_model(small_crop):
