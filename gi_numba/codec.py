@@ -49,7 +49,7 @@ class EncodeReport:
 
 
 def compress(image, n_gaussians, iterations=ITERATIONS, qat_iterations=None, seed=0, *, bits=None, lr=LR,
-             backend="cpu", progress=None, return_report=False, max_pixels=None):
+             backend="cpu", progress=None, progress_every=100, return_report=False, max_pixels=None):
     """Encode an image with ``n_gaussians`` Gaussians into ``.gi`` bytes.
 
     ``iterations`` of representation fitting are followed by ``qat_iterations``
@@ -58,6 +58,8 @@ def compress(image, n_gaussians, iterations=ITERATIONS, qat_iterations=None, see
     depths ``{"position": 12, "variance": 10, "covariance": 10, "colour": 6}``.
     With ``return_report`` the result is ``(bytes, EncodeReport)``. An image
     file larger than ``max_pixels`` (:mod:`gi_numba.limits`) is refused.
+    ``progress`` sees a :class:`~gi_numba.training.Progress` every
+    ``progress_every`` iterations of each phase (``phase`` "warm-up", then "QAT").
 
     Ctrl-C ends the current phase early; an encode interrupted in the warm-up
     skips quantisation-aware training, and either way the bytes of the best
@@ -73,7 +75,7 @@ def compress(image, n_gaussians, iterations=ITERATIONS, qat_iterations=None, see
     qat_iterations = check_number(qat_iterations, "QAT iterations", 0, integer=True)
     _check_bits(bits)
     with catching_sigint():
-        warm = fit_target(target, channels, settings, progress, name="warm-up")
+        warm = fit_target(target, channels, settings, progress, progress_every, name="warm-up")
         interrupted = warm.stats["interrupted"]
         if interrupted or qat_iterations == 0:
             params, lam, quantizers = warm.params, warm.lam, initial_quantizers(warm.params, warm.lam, bits)
@@ -81,7 +83,7 @@ def compress(image, n_gaussians, iterations=ITERATIONS, qat_iterations=None, see
             final_lr = representation_phase(settings, height, width).lr_at(settings.iterations)
             phase = qat_phase(warm, qat_iterations, final_lr, bits)
             params, lam, quantizers, interrupted = _quantization_aware_training(
-                warm, target, phase, backend, np.random.default_rng(settings.seed), progress)
+                warm, target, phase, backend, np.random.default_rng(settings.seed), progress, progress_every)
     codes = quantize(params, lam, quantizers)
     data, streams = bitstream.write(codes, height, width, channels)
     if not return_report:
@@ -111,7 +113,7 @@ def _check_bits(bits):
         check_number(depth, f"the bit depth of {name}", 1, 16, integer=True)
 
 
-def _quantization_aware_training(warm, target, phase, backend, rng, progress):
+def _quantization_aware_training(warm, target, phase, backend, rng, progress, progress_every):
     """Run the QAT ``phase`` from ``warm`` on the host (rasterising on ``backend``).
 
     Returns the best ``(params, lam, quantizers, interrupted)``.
@@ -119,7 +121,7 @@ def _quantization_aware_training(warm, target, phase, backend, rng, progress):
     rasterizer = make_rasterizer(backend, warm.height, warm.width)
     rasterizer.set_target(target.transpose(2, 0, 1))
     state = HostTraining(TrainState.fresh(warm.params.copy(), warm.lam.copy()), rasterizer, target, phase.mapping)
-    result = train(state, phase, rng, progress)
+    result = train(state, phase, rng, progress, max(int(progress_every), 1))
     raise_if_diverged(result, None)
     if result.params is None:
         raise KeyboardInterrupt

@@ -26,7 +26,7 @@ from numba import cuda
 
 from . import optim
 from .optim import adam_constants
-from .raster.cuda import blocks_for, device_function, exclusive_scan, zero
+from .raster.cuda_device import blocks_for, device_function, exclusive_scan, zero
 
 _LINEAR = 128
 adam_update = device_function(optim.adam_update)

@@ -35,8 +35,7 @@ from .image_io import png_bytes
 from .layout import COLOUR, COV, MEAN, N_PARAMS
 from .limits import check_gaussians, check_number, check_pixels
 from .parameterisation import sigmoid
-from .raster import make_rasterizer
-from .raster.maths import TILE, TILE_ROWS
+from .raster.window import render_window
 
 FORMAT_NAME = "gi-numba-model"
 FORMAT_VERSION = 1
@@ -116,10 +115,9 @@ class GaussianImage:
         ``scale`` (e.g. 2) renders at ``round(scale * size)``; ``height`` and
         ``width`` set the size directly. By default the fitted size is used.
         ``region = (x, y, w, h)`` renders only that window of the output (in its
-        pixels) and returns ``(h, w, 3)``: the canvas starts at the kernel tile
-        boundary at or before ``(x, y)`` and ends at the one after the window
-        (or the image's edge), so only the tiles the window touches are
-        rendered, with the same tile lists as the whole image (same values).
+        pixels) and returns ``(h, w, 3)``: only the tiles the window touches are
+        rendered, with the same values as the whole image
+        (:func:`~gi_numba.raster.window.render_window`).
         The output may hold at most ``max_pixels`` (:mod:`gi_numba.limits`).
         """
         height, width = self._output_size(height, width, scale, max_pixels)
@@ -127,18 +125,8 @@ class GaussianImage:
             params, lam = self.drawn_params(), self.lam
         else:
             params, lam = self.scaled_params(height, width), np.zeros(self.n_gaussians, np.float32)
-        params = np.array(params, np.float32)
-        x0 = y0 = 0
-        x, y, w, h = (0, 0, width, height) if region is None else _checked_region(region, height, width)
-        y1 = height
-        if region is not None:
-            x0, y0 = x - x % TILE, y - y % TILE_ROWS
-            y1 = min(-(-(y + h) // TILE_ROWS) * TILE_ROWS, height)
-            params[:, 0] -= x0
-            params[:, 1] -= y0
-        rasterizer = make_rasterizer(backend, y1 - y0, x + w - x0)
-        planar = rasterizer.render(params, np.ascontiguousarray(lam, np.float32))
-        return np.ascontiguousarray(planar[:, y - y0:y - y0 + h, x - x0:].transpose(1, 2, 0))
+        window = (0, 0, width, height) if region is None else _checked_region(region, height, width)
+        return np.ascontiguousarray(render_window(params, lam, height, width, window, backend).transpose(1, 2, 0))
 
     def _repr_png_(self):
         """What a notebook shows: the render, the longer side at most 512 pixels (:mod:`gi_numba.display`)."""

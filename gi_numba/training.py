@@ -167,7 +167,7 @@ class HostTraining:
 
     def __init__(self, state, rasterizer, target, mapping):
         self.state, self.rasterizer, self.target, self.mapping = state, rasterizer, target, mapping
-        self.n_values = 3 * rasterizer.height * rasterizer.width
+        self.n_values = rasterizer.n_values
         self._drawn = self._grads = self._own_grads = self._best = None
 
     @property

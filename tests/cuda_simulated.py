@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from conftest import random_gaussians  # noqa: E402
 
 import gi_numba  # noqa: E402
+from gi_numba.codec import compress  # noqa: E402
 from gi_numba.raster.cuda import CudaRasterizer  # noqa: E402
 from gi_numba.raster.pipeline import CpuRasterizer  # noqa: E402
 
@@ -106,6 +107,14 @@ def psnr_trajectory(image, n, iterations, backend):
     return [p.psnr for p in seen], seen[-1].n_gaussians
 
 
+def encode_trajectory(image, n, iterations, qat_iterations, backend):
+    """``(phase, PSNR)`` at every iteration of an encode (warm-up, then QAT) and the file's size."""
+    seen = []
+    data = compress(image, n, iterations=iterations, qat_iterations=qat_iterations, seed=0, backend=backend,
+                    progress=seen.append, progress_every=1)
+    return [(p.phase, p.psnr) for p in seen], len(data)
+
+
 if __name__ == "__main__":
     height, width, n = 24, 40, 30
     cases = [compare_kernels(height, width, n, seed) for seed in (0, 1)]
@@ -113,4 +122,6 @@ if __name__ == "__main__":
     cpu, n_cpu = psnr_trajectory(image, n, 20, "cpu")
     gpu, n_gpu = psnr_trajectory(image, n, 20, "cuda")
     state = compare_growth_and_pruning(3)
-    print(json.dumps(dict(cases=cases, state=state, fit=dict(cpu=cpu, cuda=gpu, n_cpu=n_cpu, n_cuda=n_gpu))))
+    encode = {backend: encode_trajectory(image, n, 6, 4, backend) for backend in ("cpu", "cuda")}
+    print(json.dumps(dict(cases=cases, state=state, fit=dict(cpu=cpu, cuda=gpu, n_cpu=n_cpu, n_cuda=n_gpu),
+                          encode=encode)))

@@ -63,10 +63,12 @@ def _signatures():
     i1, i2, d1 = T.Array(T.int64, 1, "C"), T.Array(T.int32, 2, "C"), T.Array(T.float64, 1, "C")
     g1, n, x = T.Array(T.int32, 1, "C"), T.int64, T.float32
     return {
+        "raster.cuda_device": {"_zero_kernel": (i1,), "_scan_kernel": (i1, i1), "_sum_kernel": (d1, d1)},
+        "raster.cuda_project": {"_project_kernel": (f2, f1, n, n, f2, f2, i2, i1)},
+        "raster.cuda_binning": {
+            "_count_tiles_kernel": (f2, f2, i2, n, i1), "_scatter_kernel": (f2, f2, i2, n, i1, i1, i1, g1, g1),
+            "_sort_lists_kernel": (i1, g1, g1)},
         "raster.cuda": {
-            "_project_kernel": (f2, f1, n, n, f2, f2, i2, i1), "_zero_kernel": (i1,), "_scan_kernel": (i1, i1),
-            "_sum_kernel": (d1, d1), "_count_tiles_kernel": (f2, f2, i2, n, i1),
-            "_scatter_kernel": (f2, f2, i2, n, i1, i1, i1, g1, g1), "_sort_lists_kernel": (i1, g1, g1),
             "_forward_kernel": (f2, f2, i1, g1, n, f3),
             "_fused_kernel": (f2, f2, f2, i2, i1, g1, g1, f3, n, x, f2, d1), "_reduce_kernel": (f2, i1, f2, f2)},
         "gpu_train": {
@@ -83,7 +85,7 @@ def test_kernels_compile_for_a_gpu(monkeypatch):
 
     from numba import cuda
     try:
-        cuda.compile_ptx(lambda a: None, (_signatures()["raster.cuda"]["_zero_kernel"][0],), cc=(8, 0))
+        cuda.compile_ptx(lambda a: None, (_signatures()["raster.cuda_device"]["_zero_kernel"][0],), cc=(8, 0))
     except Exception as error:  # no NVVM library: numba-cuda without the CUDA toolkit wheels
         pytest.skip(f"NVVM is not available: {error}")
     # device functions compile for the current GPU's compute capability: pretend there is one

@@ -5,7 +5,19 @@ box of every Gaussian), :mod:`.binning` (per-tile Gaussian lists) and the
 backend's tile kernels (:mod:`.cpu`, or :mod:`.cuda` for NVIDIA GPUs, which
 does all three steps on the device). :mod:`.reference` is the slow dense
 NumPy renderer the kernels are tested against; :mod:`.maths` holds the
-formulas all of them share.
+formulas all of them share; :mod:`.window` renders a window of an image.
+
+Both backends' rasterisers (:class:`~.pipeline.CpuRasterizer`,
+:class:`~.cuda.CudaRasterizer`) offer the same interface, on host arrays:
+
+- ``name``, ``height``, ``width``, ``n_values`` (``3 H W``, what the loss sums);
+- ``render(params, lam, out=None)``: the clamped ``(3, H, W)`` float32 image;
+- ``set_target(target)``: the ``(3, H, W)`` image the loss compares with;
+- ``loss_and_gradients(params, lam)``: the sum of squared errors and
+  ``dL/dparams`` ``(N, 8)`` of the MSE.
+
+The CUDA one also works on device arrays (``*_on_device``), which the GPU's
+training state (:mod:`gi_numba.gpu_train`) uses.
 """
 
 from ..errors import GIError

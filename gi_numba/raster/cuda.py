@@ -1,17 +1,16 @@
 """CUDA rasteriser: project -> bin -> rasterise as ``numba.cuda`` kernels (ALGORITHM.md §2-§3).
 
-The same three steps as the CPU backend, with the same formulas: every
-per-Gaussian formula is :mod:`.maths`'s Python function compiled a second
-time as a CUDA device function (:func:`device_function`), so it lives in one place.
+The same three steps as the CPU backend, each in its own module as there,
+with the same formulas: every per-Gaussian formula is :mod:`.maths`'s Python
+function compiled a second time as a CUDA device function
+(:func:`~.cuda_device.device_function`), so it lives in one place.
 
-- **Projection** (:func:`_project_kernel`): one thread per Gaussian: conic,
+- **Projection** (:mod:`.cuda_project`): one thread per Gaussian: conic,
   ellipse extent, tile box and the number of its tiles the ellipse reaches.
-- **Binning**: exclusive scans of the per-Gaussian and per-tile counts
-  (:func:`_scan_kernel`), an atomic scatter into per-tile lists, then each
-  list sorted by Gaussian index (:func:`_sort_lists_kernel`), so the lists
-  equal the CPU backend's whatever order the atomics ran in. Only the entry
-  count goes to the host, to size the list buffers.
-- **Rasterisation**: one block per kernel tile (16 columns by
+- **Binning** (:mod:`.cuda_binning`): scans, an atomic scatter into per-tile
+  lists, then each list sorted, so the lists equal the CPU backend's. Only
+  the entry count goes to the host, to size the list buffers.
+- **Rasterisation** (this module): one block per kernel tile (16 columns by
   :data:`~.maths.TILE_ROWS` rows, as on the CPU). In the forward pass each
   thread is one pixel and the tile's Gaussians are loaded into shared memory
   in batches of 512. The fused training kernel then writes each pixel's MSE
@@ -25,187 +24,27 @@ time as a CUDA device function (:func:`device_function`), so it lives in one pla
 Images are channel-planar ``(3, H, W)`` float32, as on the CPU.
 """
 
-from typing import NamedTuple
-
 import numpy as np
 from numba import cuda
 
 from . import maths
 from .binning import check_entry_budget
+from .cuda_binning import DeviceTiles, count_tiles, scatter_entries, sort_lists
+from .cuda_device import LINEAR, blocks_for, device_function, exclusive_scan, sum_into, to_device, zero
+from .cuda_project import project_on_device
 from .maths import SIGMA_CUTOFF, TILE, TILE_ROWS, kernel_grid_rows
 from .project import tile_grid
 
 _THREADS = TILE * TILE_ROWS   # one thread per pixel of a tile
-_SCAN_THREADS = 256           # threads of the one-block scan and sum
-_LINEAR = 128                 # threads per block of the one-thread-per-item kernels
 _CUTOFF = np.float32(SIGMA_CUTOFF)
 _HALF = np.float32(0.5)
 _ZERO = np.float32(0.0)
 _ONE = np.float32(1.0)
 
-
-def device_function(njit_function):
-    """The Python function behind an ``@njit`` formula of :mod:`.maths`, as a CUDA device function."""
-    return cuda.jit(device=True)(njit_function.py_func)
-
-
 fast_exp = device_function(maths.fast_exp)
 sigma_of = device_function(maths.sigma_of)
-project_one = device_function(maths.project_one)
 gaussian_tile_run = device_function(maths.gaussian_tile_run)
-gaussian_band_rows = device_function(maths.gaussian_band_rows)
-band_tile_rows = device_function(maths.band_tile_rows)
 gaussian_gradient = device_function(maths.gaussian_gradient)
-
-
-@cuda.jit(device=True)
-def gaussian_column_tile_rows(params, ellipse, box, g, column):
-    """Tile rows ``[first, end)`` of Gaussian ``g``'s box its ellipse reaches in tile column ``column``.
-
-    The same rows as the CPU's binning (:func:`~.binning.counting_sort`) finds.
-    """
-    first_row, last_row = gaussian_band_rows(params, ellipse, box, g, column)
-    return band_tile_rows(first_row, last_row)
-
-
-def blocks_for(n, threads=_LINEAR):
-    """Blocks of ``threads`` needed for one thread per item of ``n`` (at least one)."""
-    return max((n + threads - 1) // threads, 1)
-
-
-@cuda.jit
-def _project_kernel(params, lam, n_tiles_x, n_tiles_y, conic, ellipse, box, count):
-    """Projection of Gaussian ``g`` (one thread each), as :func:`~.project.project_gaussians`.
-
-    ``count[g]`` is the number of tiles of its box its ellipse reaches, its
-    entries (0 when it is not drawn: :func:`~.maths.project_one` then returns zeros).
-    """
-    g = cuda.grid(1)
-    if g >= params.shape[0]:
-        return
-    drawn, A, B, C, tx0, tx1, ty0, ty1, slope, spread, ex, tx = project_one(
-        params[g, 0], params[g, 1], params[g, 2], params[g, 3], params[g, 4], lam[g], n_tiles_x, n_tiles_y)
-    conic[g, 0], conic[g, 1], conic[g, 2] = A, B, C
-    box[g, 0], box[g, 1], box[g, 2], box[g, 3] = tx0, tx1, ty0, ty1
-    ellipse[g, 0], ellipse[g, 1], ellipse[g, 2], ellipse[g, 3] = slope, spread, ex, tx
-    total = 0
-    for column in range(tx0, tx1):
-        first, end = gaussian_column_tile_rows(params, ellipse, box, g, column)
-        total += end - first
-    count[g] = total
-
-
-@cuda.jit
-def _zero_kernel(values):
-    i = cuda.grid(1)
-    if i < values.shape[0]:
-        values[i] = 0
-
-
-def zero(values):
-    """Set the 1-D device array ``values`` to 0."""
-    _zero_kernel[blocks_for(values.shape[0]), _LINEAR](values)
-
-
-def exclusive_scan(values, out):
-    """``out[0] = 0``, ``out[i + 1] = values[0] + ... + values[i]`` for 1-D int64 device arrays."""
-    _scan_kernel[1, _SCAN_THREADS](values, out)
-
-
-@cuda.jit
-def _scan_kernel(values, out):
-    """``out[0] = 0``, ``out[i + 1] = values[0] + ... + values[i]``; one block, each thread a contiguous chunk."""
-    partial = cuda.shared.array(_SCAN_THREADS, np.int64)
-    tid = cuda.threadIdx.x
-    n = values.shape[0]
-    chunk = (n + _SCAN_THREADS - 1) // _SCAN_THREADS
-    lo = min(tid * chunk, n)
-    hi = min(lo + chunk, n)
-    total = 0
-    for i in range(lo, hi):
-        total += values[i]
-    partial[tid] = total
-    cuda.syncthreads()
-    if tid == 0:
-        running = 0
-        for i in range(_SCAN_THREADS):
-            chunk_total = partial[i]
-            partial[i] = running
-            running += chunk_total
-        out[0] = 0
-    cuda.syncthreads()
-    running = partial[tid]
-    for i in range(lo, hi):
-        running += values[i]
-        out[i + 1] = running
-
-
-@cuda.jit
-def _sum_kernel(values, out):
-    """``out[0] = sum(values)`` in float64, in a fixed order; one block."""
-    partial = cuda.shared.array(_SCAN_THREADS, np.float64)
-    tid = cuda.threadIdx.x
-    total = 0.0
-    for i in range(tid, values.shape[0], _SCAN_THREADS):
-        total += values[i]
-    partial[tid] = total
-    cuda.syncthreads()
-    if tid == 0:
-        for i in range(1, _SCAN_THREADS):
-            total += partial[i]
-        out[0] = total
-
-
-@cuda.jit
-def _count_tiles_kernel(params, ellipse, box, n_tiles_x, tile_count):
-    """``tile_count[t]`` += 1 for every tile ``t`` of Gaussian ``g``'s box its ellipse reaches (one thread each)."""
-    g = cuda.grid(1)
-    if g >= box.shape[0]:
-        return
-    for tx in range(box[g, 0], box[g, 1]):
-        first, end = gaussian_column_tile_rows(params, ellipse, box, g, tx)
-        for ty in range(first, end):
-            cuda.atomic.add(tile_count, ty * n_tiles_x + tx, 1)
-
-
-@cuda.jit
-def _scatter_kernel(params, ellipse, box, n_tiles_x, gaussian_start, tile_start, cursor, entry_gaussian,
-                    entry_slot):
-    """Gaussian ``g`` appends itself to the lists of the tiles it reaches (order fixed afterwards).
-
-    Its slots in the Gaussian-sorted partials array are ``gaussian_start[g]``
-    onwards, column by column and top to bottom, as on the CPU.
-    """
-    g = cuda.grid(1)
-    if g >= box.shape[0]:
-        return
-    slot = gaussian_start[g]
-    for tx in range(box[g, 0], box[g, 1]):
-        first, end = gaussian_column_tile_rows(params, ellipse, box, g, tx)
-        for ty in range(first, end):
-            t = ty * n_tiles_x + tx
-            e = tile_start[t] + cuda.atomic.add(cursor, t, 1)
-            entry_gaussian[e] = g
-            entry_slot[e] = slot
-            slot += 1
-
-
-@cuda.jit
-def _sort_lists_kernel(tile_start, entry_gaussian, entry_slot):
-    """Insertion-sort tile ``t``'s entries by Gaussian index (one thread per tile)."""
-    t = cuda.grid(1)
-    if t >= tile_start.shape[0] - 1:
-        return
-    first = tile_start[t]
-    for i in range(first + 1, tile_start[t + 1]):
-        g, s = entry_gaussian[i], entry_slot[i]
-        j = i - 1
-        while j >= first and entry_gaussian[j] > g:
-            entry_gaussian[j + 1] = entry_gaussian[j]
-            entry_slot[j + 1] = entry_slot[j]
-            j -= 1
-        entry_gaussian[j + 1] = g
-        entry_slot[j + 1] = s
 
 
 @cuda.jit(device=True)
@@ -344,19 +183,6 @@ def _reduce_kernel(partials, gaussian_start, conic, grads):
         gaussian_gradient(partials, gaussian_start[g], gaussian_start[g + 1], conic, g, grads)
 
 
-class DeviceTiles(NamedTuple):
-    """Projection and tile lists on the device; arrays as in :func:`~.binning.bin_gaussians`."""
-
-    conic: object
-    ellipse: object
-    box: object
-    tile_start: object
-    entry_gaussian: object
-    entry_slot: object
-    gaussian_start: object
-    n_entries: int
-
-
 class CudaRasterizer:
     """The CPU rasteriser's interface on a CUDA device, plus device-array versions of each call.
 
@@ -396,13 +222,10 @@ class CudaRasterizer:
         box = self._buffer("box", n, (4,), np.int32)
         count = self._buffer("count", n, (), np.int64)
         gaussian_start = self._buffer("gaussian_start", n + 1, (), np.int64)
-        if n:
-            _project_kernel[blocks_for(n), _LINEAR](params, lam, self.n_tiles_x, self.n_tiles_y,
-                                                    conic, ellipse, box, count)
+        project_on_device(params, lam, self.n_tiles_x, self.n_tiles_y, conic, ellipse, box, count)
         exclusive_scan(count, gaussian_start)
         zero(self._tile_count)
-        if n:
-            _count_tiles_kernel[blocks_for(n), _LINEAR](params, ellipse, box, self.n_tiles_x, self._tile_count)
+        count_tiles(params, ellipse, box, self.n_tiles_x, self._tile_count)
         exclusive_scan(self._tile_count, self._tile_start)
         n_entries = int(self._tile_start[self.n_tiles:].copy_to_host()[0])
         check_entry_budget(n_entries, n)
@@ -410,9 +233,9 @@ class CudaRasterizer:
         entry_slot = self._buffer("entry_slot", n_entries, (), np.int32)
         if n_entries:
             zero(self._cursor)
-            _scatter_kernel[blocks_for(n), _LINEAR](params, ellipse, box, self.n_tiles_x, gaussian_start,
-                                                    self._tile_start, self._cursor, entry_gaussian, entry_slot)
-            _sort_lists_kernel[blocks_for(self.n_tiles), _LINEAR](self._tile_start, entry_gaussian, entry_slot)
+            scatter_entries(params, ellipse, box, self.n_tiles_x, gaussian_start, self._tile_start, self._cursor,
+                            entry_gaussian, entry_slot)
+            sort_lists(self._tile_start, entry_gaussian, entry_slot)
         return DeviceTiles(conic, ellipse, box, self._tile_start, entry_gaussian, entry_slot, gaussian_start, n_entries)
 
     def render_on_device(self, params, lam, image):
@@ -434,14 +257,14 @@ class CudaRasterizer:
         _fused_kernel[self.n_tiles, _THREADS](params, tiles.conic, tiles.ellipse, tiles.box, tiles.tile_start,
                                               tiles.entry_gaussian, tiles.entry_slot, self.target,
                                               self.n_tiles_x, scale, partials, self._tile_sse)
-        _sum_kernel[1, _SCAN_THREADS](self._tile_sse, sse)
+        sum_into(self._tile_sse, sse)
         if params.shape[0]:
-            _reduce_kernel[blocks_for(params.shape[0]), _LINEAR](partials, tiles.gaussian_start, tiles.conic, grads)
+            _reduce_kernel[blocks_for(params.shape[0]), LINEAR](partials, tiles.gaussian_start, tiles.conic, grads)
 
     def render(self, params, lam, out=None):
         """Clamped render ``(3, H, W)`` float32 on the host, into ``out`` when given."""
         image = cuda.device_array((3, self.height, self.width), np.float32)
-        self.render_on_device(_to_device(params), _to_device(lam), image)
+        self.render_on_device(to_device(params), to_device(lam), image)
         host = image.copy_to_host()
         if out is None:
             return host
@@ -452,9 +275,5 @@ class CudaRasterizer:
         """Sum of squared errors of the clamped render and ``dL/dparams`` ``(N, 8)``, on the host."""
         grads = cuda.device_array((params.shape[0], 8), np.float32)
         sse = cuda.device_array(1, np.float64)
-        self.loss_and_gradients_on_device(_to_device(params), _to_device(lam), grads, sse)
+        self.loss_and_gradients_on_device(to_device(params), to_device(lam), grads, sse)
         return float(sse.copy_to_host()[0]), grads.copy_to_host()
-
-
-def _to_device(array):
-    return cuda.to_device(np.ascontiguousarray(array, np.float32))

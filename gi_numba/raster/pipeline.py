@@ -22,6 +22,7 @@ class CpuRasterizer:
 
     def __init__(self, height, width):
         self.height, self.width = int(height), int(width)
+        self.n_values = 3 * self.height * self.width
         self.n_tiles_x, self.n_tiles_y = tile_grid(self.height, self.width)
         self._partials = aligned_zeros((0, 8))
         self._scratch = TileScratch.allocate(0)
