@@ -218,6 +218,8 @@ def compress_command(
     image: Optional[Path] = typer.Argument(None, help="Image to compress ('-': standard input)."),
     n: Optional[int] = typer.Option(None, "-n", "--n-gaussians", help="Number of Gaussians (sets the rate)."),
     bpp: Optional[float] = typer.Option(None, "--bpp", help="Target rate in bits per pixel (chooses N)."),
+    target_psnr: Optional[float] = typer.Option(None, "--psnr", help="Smallest file found that decodes at this "
+                                                "PSNR in dB or more (chooses N; up to six encodes)."),
     iterations: int = typer.Option(ITERATIONS, "--iterations", "-i", help="Representation iterations before QAT."),
     qat_iterations: Optional[int] = typer.Option(None, "--qat-iterations", help="QAT iterations [0.2 x iterations]."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
@@ -235,10 +237,12 @@ def compress_command(
     """Compress an image into a .gi file (fit, quantisation-aware training, entropy coding)."""
     if example == (image is not None):
         fail("give an IMAGE or --example (one of them)")
-    if (n is None) == (bpp is None):
-        fail("give either -n or --bpp (exactly one)")
+    if sum(value is not None for value in (n, bpp, target_psnr)) != 1:
+        fail("give exactly one of -n, --bpp and --psnr")
     bits = dict(position=position_bits, variance=variance_bits, covariance=covariance_bits, colour=colour_bits)
     _check_counts(n=n, iterations=iterations, seed=seed, qat_iterations=qat_iterations, bpp=bpp, **bits)
+    if target_psnr is not None:
+        check_number(target_psnr, "--psnr", 0, above=True)
     source = example_image_path() if example else image
     if output is None:
         output = STDIO if source == STDIO else Path(Path(source).with_suffix(".gi").name)
@@ -250,8 +254,8 @@ def compress_command(
         notice(message)
     bar = ProgressBar()
     try:
-        data, report = encode(source, n, bpp, iterations=iterations, qat_iterations=qat_iterations, seed=seed,
-                              bits=bits, backend=backend, progress=bar, max_pixels=max_pixels)
+        data, report = encode(source, n, bpp, target_psnr, iterations=iterations, qat_iterations=qat_iterations,
+                              seed=seed, bits=bits, backend=backend, progress=bar, max_pixels=max_pixels)
     finally:
         bar.close()
     _write(output, data)

@@ -15,6 +15,7 @@ training loop (:mod:`gi_numba.training`) and then the file:
 Decoding needs nothing but the bytes: parse, de-quantise, render.
 """
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -175,13 +176,60 @@ def compress_to_rate(image, bpp, *, max_tries=5, **options):
     return best
 
 
-def encode(image, n_gaussians=None, bpp=None, **options):
-    """``(bytes, EncodeReport)`` at ``n_gaussians`` (:func:`compress`) or at ``bpp`` (:func:`compress_to_rate`).
+def compress_to_psnr(image, target_psnr, *, max_tries=6, **options):
+    """The smallest file found that decodes at ``target_psnr`` dB or more; returns ``(bytes, EncodeReport)``.
 
-    Exactly one of the two is given; ``options`` are :func:`compress`'s.
+    PSNR grows with the Gaussian count, so the count is searched with whole
+    encodes: from the count whose fixed-length cost is 1 bpp, doubled (or
+    halved) until the target is bracketed, then bisected in ``log N`` until
+    the bracket is within 10%, at most ``max_tries`` encodes. If no count
+    reaches the target, the file with the highest PSNR is returned (its
+    ``report.psnr`` says what it reached).
     """
-    if (n_gaussians is None) == (bpp is None):
-        raise GIError("give either a number of Gaussians or a rate in bpp (exactly one)")
+    target, _ = as_target(image, options.get("max_pixels"))
+    pixels = target.shape[0] * target.shape[1]
+    target_psnr = check_number(target_psnr, "the target PSNR (dB)", 0, above=True)
+    n = min(max(round(pixels / fixed_bits_per_gaussian()), 1), pixels)
+    missed, reached = 0, None  # the largest count known to miss the target, the smallest known to reach it
+    smallest, best = None, None
+    for _ in range(max_tries):
+        data, report = compress(image, n, return_report=True, **options)
+        if best is None or report.psnr > best[1].psnr:
+            best = (data, report)
+        if report.psnr >= target_psnr:
+            reached = n
+            if smallest is None or len(data) < len(smallest[0]):
+                smallest = (data, report)
+        else:
+            missed = n
+        if report.interrupted:
+            break
+        n = _next_count(missed, reached, pixels)
+        if n is None:
+            break
+    return smallest or best
+
+
+def _next_count(missed, reached, pixels):
+    """The next Gaussian count of :func:`compress_to_psnr`'s search, or None once it has converged."""
+    if reached is None:
+        return None if missed >= pixels else min(2 * missed, pixels)
+    if missed == 0:
+        return None if reached == 1 else reached // 2
+    candidate = round(math.sqrt(missed * reached))
+    return None if reached <= 1.1 * missed or candidate in (missed, reached) else candidate
+
+
+def encode(image, n_gaussians=None, bpp=None, psnr=None, **options):
+    """``(bytes, EncodeReport)`` with ``n_gaussians`` (:func:`compress`), at ``bpp`` (:func:`compress_to_rate`)
+    or at ``psnr`` dB (:func:`compress_to_psnr`).
+
+    Exactly one of the three is given; ``options`` are :func:`compress`'s.
+    """
+    if sum(value is not None for value in (n_gaussians, bpp, psnr)) != 1:
+        raise GIError("give exactly one of a number of Gaussians, a rate in bpp and a PSNR in dB")
     if bpp is not None:
         return compress_to_rate(image, bpp, **options)
+    if psnr is not None:
+        return compress_to_psnr(image, psnr, **options)
     return compress(image, n_gaussians, return_report=True, **options)

@@ -17,8 +17,8 @@ calls it, so no explicit registration is needed::
 The plugin recognises a file by its magic number, so bytes and files of any
 name work when the plugin is named (``plugin="gi"``). Reading takes
 ``scale``, ``height``/``width`` and ``max_pixels``; writing takes
-:func:`gi_numba.codec.compress`'s options and exactly one of ``bpp`` and
-``n_gaussians``.
+:func:`gi_numba.codec.compress`'s options and exactly one of ``bpp``,
+``n_gaussians`` and ``psnr`` (:func:`gi_numba.codec.encode`).
 """
 
 import imageio.config
@@ -76,8 +76,8 @@ class GIPlugin(PluginV3):
     def iter(self):
         yield self.read()
 
-    def write(self, ndimage, *, is_batch=False, bpp=None, n_gaussians=None, **options):
-        """Encode one image (uint8, uint16 or float in ``[0, 1]``) at ``bpp`` or with ``n_gaussians``.
+    def write(self, ndimage, *, is_batch=False, bpp=None, n_gaussians=None, psnr=None, **options):
+        """Encode one image (uint8, uint16 or float in ``[0, 1]``) at ``bpp``, with ``n_gaussians`` or at ``psnr`` dB.
 
         Returns the file's bytes when writing to ``"<bytes>"`` (as imageio's plugins do), else None.
         """
@@ -86,7 +86,7 @@ class GIPlugin(PluginV3):
             if image.shape[0] != 1:
                 raise ValueError("a .gi file holds one image")
             image = image[0]
-        data, _ = encode(image, n_gaussians, bpp, **options)
+        data, _ = encode(image, n_gaussians, bpp, psnr, **options)
         self.request.get_file().write(data)
         return data if self.request._uri_type == URI_BYTES else None
 

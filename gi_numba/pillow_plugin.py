@@ -10,7 +10,7 @@ This follows pillow-heif's convention (``register_heif_opener()``)::
         print(im.size, im.mode, im.info)    # (768, 512) RGB {'gaussians': 5000, 'bpp': 0.74, 'version': 1}
         im.draft("RGB", (384, 256))         # optional: render at (at least) that size instead
         im.load()                           # decodes: parse, de-quantise, render
-    im.save("copy.gi", bpp=0.3)             # encodes (slow: a whole fit), or n_gaussians=2000
+    im.save("copy.gi", bpp=0.3)             # encodes (slow: a whole fit), or n_gaussians=2000, or psnr=30
 
 - ``mode`` is ``"RGB"``, or ``"L"`` for a file made from a grayscale image.
 - ``info`` holds ``gaussians`` (the count), ``bpp`` (the file's real rate at
@@ -24,8 +24,10 @@ This follows pillow-heif's convention (``register_heif_opener()``)::
   refused when the file is opened.
 - Saving takes :func:`gi_numba.codec.compress`'s options as keywords
   (``iterations``, ``seed``, ``bits``, ``backend``, ...) and exactly one of
-  ``bpp`` and ``n_gaussians``. Encoding is a whole fit: minutes for a photo
-  with the default 50 000 iterations, and it prints no progress.
+  ``bpp``, ``n_gaussians`` and ``psnr`` (:func:`gi_numba.codec.encode`).
+  Encoding is a whole fit (``psnr`` and ``bpp`` search the count with up to
+  six and five of them): minutes for a photo with the default 50 000
+  iterations, and it prints no progress.
 
 Pillow is imported only by this module (``pip install 'gi-numba[pillow]'``;
 imageio, which gi-numba needs, depends on it too).
@@ -105,13 +107,13 @@ class GIDecoder(ImageFile.PyDecoder):
 
 
 def _save(im, fp, filename):
-    """``im.save(path_or_file, bpp=... | n_gaussians=..., **compress options)``: encode and write a ``.gi`` file."""
+    """``im.save(path_or_file, bpp= | n_gaussians= | psnr=, **compress options)``: encode, write a ``.gi`` file."""
     options = dict(im.encoderinfo)
-    n_gaussians, bpp = options.pop("n_gaussians", None), options.pop("bpp", None)
+    n_gaussians, bpp, psnr = (options.pop(key, None) for key in ("n_gaussians", "bpp", "psnr"))
     gray = im.mode in ("1", "L", "LA", "I", "I;16", "F")
     pixels = np.asarray(im.convert("L" if gray else "RGB"))
     try:
-        data, _ = encode(pixels, n_gaussians, bpp, **options)
+        data, _ = encode(pixels, n_gaussians, bpp, psnr, **options)
     except GIError as exc:
         raise ValueError(str(exc)) from None
     fp.write(data)

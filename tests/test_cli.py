@@ -120,6 +120,8 @@ def test_compress_decode_info(runner, tmp_path, crop_png):
 @pytest.mark.parametrize("args,message", [
     (["compress", "{crop}"], "exactly one"),
     (["compress", "{crop}", "-n", "10", "--bpp", "1"], "exactly one"),
+    (["compress", "{crop}", "--bpp", "1", "--psnr", "30"], "exactly one"),
+    (["compress", "{crop}", "--psnr", "-3"], "--psnr"),
     (["compress", "{crop}", "--bpp", "900", "--iterations", "10"], "outside"),
     (["compress", "{crop}", "-n", "10", "--colour-bits", "0", "--iterations", "10"], "between 1 and 16"),
     (["decode", "{bad}", "-o", "{tmp}/out.png"], "damaged"),
@@ -145,3 +147,9 @@ def test_fit_a_gaussianimage_baseline(runner, tmp_path, crop_png):
     assert out["n_gaussians"] <= 100
     settings = GaussianImage.load(model).settings
     assert (settings["model"], settings["densify"], settings["caf"]) == ("gi-cholesky", True, False)
+
+
+def test_compress_to_a_psnr(runner, tmp_path, crop_png):
+    out = _json(runner.invoke(app, ["compress", str(crop_png), "--psnr", "20", "--iterations", "300",
+                                    "--qat-iterations", "30", "-o", str(tmp_path / "p.gi"), "--json"]))
+    assert out["psnr"] >= 20 and out["bytes"] == (tmp_path / "p.gi").stat().st_size

@@ -237,3 +237,21 @@ def test_qat_beats_post_training_quantisation_at_equal_bits_and_iterations(small
     _, ptq = compress(small_crop, 150, iterations=1800, qat_iterations=0, return_report=True)
     _, qat = compress(small_crop, 150, iterations=1500, qat_iterations=300, return_report=True)
     assert qat.psnr > ptq.psnr + 0.15  # measured: 24.54 against 24.24 dB
+
+
+def test_psnr_target_gives_the_smallest_file_found_that_reaches_it(small_crop, monkeypatch):
+    """``--psnr``: of the encodes tried (at most six), the smallest file at or above the target."""
+    from gi_numba import codec
+    tried = []
+
+    def recorded(image, n, **options):
+        data, report = compress(image, n, **options)
+        tried.append((n, len(data), report.psnr))
+        return data, report
+    monkeypatch.setattr(codec, "compress", recorded)
+    data, report = codec.compress_to_psnr(small_crop, 22.0, iterations=400, qat_iterations=50)
+    assert report.psnr >= 22.0 and len(tried) <= 6
+    assert len(data) == min(size for _, size, psnr in tried if psnr >= 22.0)
+    assert any(psnr < 22.0 for _, _, psnr in tried)  # the search went low enough to miss
+    unreachable, best = codec.compress_to_psnr(small_crop, 80.0, iterations=100, qat_iterations=10, max_tries=2)
+    assert best.psnr < 80.0 and len(unreachable) == best.nbytes

@@ -68,15 +68,11 @@ def test_fit_trajectory_equal(simulated):
     assert fit["cuda"] == PINNED_TRAJECTORY
 
 
-def test_encode_on_the_gpu_rasteriser_equals_the_cpu(simulated):
-    """Warm-up and quantisation-aware training with the CUDA rasteriser (``compress --backend cuda``)."""
-    (cpu, cpu_bytes), (gpu, gpu_bytes) = simulated["encode"]["cpu"], simulated["encode"]["cuda"]
-    assert [phase for phase, _ in cpu] == [phase for phase, _ in gpu] == ["warm-up"] * 6 + ["QAT"] * 4
-    warm = [(a, b) for (phase, a), (_, b) in zip(cpu, gpu) if phase == "warm-up"]
-    qat = [(a, b) for (phase, a), (_, b) in zip(cpu, gpu) if phase == "QAT"]
-    assert max(abs(a - b) for a, b in warm) < 1e-4
-    assert max(abs(a - b) for a, b in qat) < 1e-3  # measured 3.3e-4: a rounding near a step flips one code
-    assert cpu_bytes == gpu_bytes
+def test_quantisation_aware_training_on_the_gpu_rasteriser_equals_the_cpu(simulated):
+    """QAT drawn by the CUDA rasteriser (``compress --backend cuda``) follows the CPU's trajectory."""
+    cpu, gpu = simulated["qat"]["cpu"], simulated["qat"]["cuda"]
+    assert len(cpu) == len(gpu) == 3
+    assert np.abs(np.subtract(cpu, gpu)).max() < 1e-3  # a rounding next to a step may flip one code
 
 
 def _signatures():

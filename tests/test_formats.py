@@ -83,6 +83,9 @@ def test_pillow_save_round_trip(tmp_path, small_crop):
     with Image.open(tmp_path / "g.gi") as im:
         assert im.mode == "L" and np.asarray(im).shape == (64, 96)
         assert abs(im.info["bpp"] - 2.0) <= 0.2
+    rgb.save(tmp_path / "p.gi", psnr=20.0, iterations=300, qat_iterations=30)
+    with Image.open(tmp_path / "p.gi") as im:
+        assert gi_numba.psnr(np.asarray(im, np.float32) / 255, small_crop) >= 19.9  # 20 dB, less 8-bit rounding
     with pytest.raises(ValueError, match="exactly one"):
         rgb.save(tmp_path / "none.gi")
 
