@@ -20,7 +20,7 @@ symbol counts are stored as varints, also ANS-coded).
 
 import struct
 import zlib
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 
 import constriction
 import numpy as np
@@ -245,7 +245,8 @@ def read_header(data, max_pixels=None):
 
 
 def _parse(body, max_pixels):
-    _, height, width, channels, count, bits = astuple(read_header(body, max_pixels))
+    header = read_header(body, max_pixels)
+    height, width, channels, count, bits = header.height, header.width, header.channels, header.count, header.bits
     stream_bytes = len(body) - _HEADER.size - _QUANTIZERS.size - 1
     if count > 8 * stream_bytes:
         raise CorruptFile(f"file is damaged (it declares {count} Gaussians but its streams hold only "
