@@ -21,6 +21,7 @@ import numpy as np
 
 from gi_numba import bitstream
 from gi_numba.codec import compress, decoded_model
+from gi_numba.fit import FitSettings
 from gi_numba.image_io import load_image
 
 GROUPS = dict(positions=("dy", "x"), covariance=("a", "c", "b"), colour=("red", "green", "blue"))
@@ -41,7 +42,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("images", nargs="+", type=Path)
     parser.add_argument("-n", type=int, nargs="+", default=[800, 2000, 5000])
-    parser.add_argument("--iterations", type=int, default=50_000)
+    parser.add_argument("--recipe", default=None, help="fast or paper [fast]")
+    parser.add_argument("--iterations", type=int, default=None, help="[the recipe's]")
     parser.add_argument("--qat-iterations", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
@@ -50,8 +52,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     if not args.json:
-        qat = args.qat_iterations if args.qat_iterations is not None else max(int(0.2 * args.iterations), 1)
-        print(f"schedule: {args.iterations} representation + {qat} QAT iterations, "
+        iterations = FitSettings(1, iterations=args.iterations, recipe=args.recipe).iterations
+        qat = args.qat_iterations if args.qat_iterations is not None else max(int(0.2 * iterations), 1)
+        print(f"schedule: {args.recipe or 'default'} recipe, {iterations} representation + {qat} QAT iterations, "
               f"seed {args.seed}, threads {numba.get_num_threads()}")
         print(f"{'image':9} {'N':>5} {'bytes':>7} {'bpp':>7} {'PSNR':>6} {'MS-SSIM':>7} {'enc s':>7} "
               f"{'dec ms':>7} {'pos':>6} {'cov':>6} {'col':>6} {'head':>5} {'72-bit bytes':>12}")
@@ -60,7 +63,7 @@ def main(argv=None):
         pixels = target.shape[0] * target.shape[1]
         for n in args.n:
             data, report = compress(target, n, iterations=args.iterations, qat_iterations=args.qat_iterations,
-                                    seed=args.seed, return_report=True)
+                                    recipe=args.recipe, seed=args.seed, return_report=True)
             if args.out_dir:
                 args.out_dir.mkdir(parents=True, exist_ok=True)
                 (args.out_dir / f"{path.stem}-{n}.gi").write_bytes(data)

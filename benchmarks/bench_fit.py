@@ -11,7 +11,7 @@ probe's own time is not counted in the fit's). With ``--json`` one JSON
 object per image and budget is printed per line instead. A mean row closes
 the table.
 
-    python benchmarks/bench_fit.py ../shared/data/kodak/kodim0{1,2,3}.png -n 5000 --iterations 50000
+    python benchmarks/bench_fit.py ../shared/data/kodak/kodim0{1,2,3}.png -n 5000 --recipe paper
     python benchmarks/bench_fit.py --kodak -n 5000            # all 24 Kodak images
 """
 
@@ -36,7 +36,8 @@ def main(argv=None):
     parser.add_argument("images", nargs="*", type=Path)
     parser.add_argument("--kodak", action="store_true", help="all 24 Kodak images from ../shared/data/kodak")
     parser.add_argument("-n", type=int, nargs="+", default=[5000])
-    parser.add_argument("--iterations", type=int, default=50_000)
+    parser.add_argument("--recipe", default=None, help="fast or paper [fast for gi++]")
+    parser.add_argument("--iterations", type=int, default=None, help="[the recipe's]")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", default="gi++", help="gi++, gi-cholesky or gi-rs")
     parser.add_argument("--densify", action=argparse.BooleanOptionalAction, default=None,
@@ -54,7 +55,7 @@ def main(argv=None):
 
     rows = []
     if not args.json:
-        print(f"model={args.model} densify={args.densify} caf={args.caf} seed={args.seed} "
+        print(f"model={args.model} recipe={args.recipe or 'default'} densify={args.densify} caf={args.caf} seed={args.seed} "
               f"threads={numba.get_num_threads()}")
         print(f"{'image':12} {'N':>6} {'iters':>6} {'PSNR':>7} {'MS-SSIM':>8} {'fit s':>7} {'ms/it':>6} {'render ms':>9} "
               f"{'fma ms':>6} {'cores':>5}")
@@ -62,14 +63,15 @@ def main(argv=None):
         target, _ = load_image(path)
         for n in args.n:
             probe = CoreProbe()
-            model = gi_numba.fit(target, n, iterations=args.iterations, seed=args.seed, model=args.model,
-                                 densify=args.densify, caf=args.caf, progress=probe,
-                                 progress_every=max(args.iterations // 20, 1))
+            model = gi_numba.fit(target, n, iterations=args.iterations, seed=args.seed, recipe=args.recipe,
+                                 model=args.model, densify=args.densify, caf=args.caf, progress=probe,
+                                 progress_every=max((args.iterations or 10_000) // 20, 1))
             seconds = model.stats["seconds"] - probe.seconds
             rendered = model.render()
-            row = dict(image=path.stem, n=n, iterations=args.iterations,
+            iterations = model.stats["iterations_run"]
+            row = dict(image=path.stem, n=n, iterations=iterations,
                        psnr=gi_numba.psnr(rendered, target), ms_ssim=gi_numba.ms_ssim(rendered, target),
-                       seconds=seconds, ms_per_iteration=1e3 * seconds / args.iterations,
+                       seconds=seconds, ms_per_iteration=1e3 * seconds / iterations,
                        render_ms=1e3 / render_fps(model), fma_ms=probe.two_thread_ms(), cores=probe.cores(),
                        n_gaussians=model.n_gaussians)
             rows.append(row)
@@ -83,7 +85,8 @@ def main(argv=None):
     if not args.json and len(rows) > 1:
         mean = {k: float(np.mean([r[k] for r in rows])) for k in
                 ("psnr", "ms_ssim", "seconds", "ms_per_iteration", "render_ms", "fma_ms", "cores")}
-        _print_row(dict(image="mean", n=rows[0]["n"] if len(args.n) == 1 else 0, iterations=args.iterations, **mean))
+        _print_row(dict(image="mean", n=rows[0]["n"] if len(args.n) == 1 else 0,
+                        iterations=round(np.mean([r["iterations"] for r in rows])), **mean))
 
 
 def _print_row(r):

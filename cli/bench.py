@@ -24,7 +24,7 @@ from gi_numba.defaults import ITERATIONS, N_GAUSSIANS
 from gi_numba.fileio import write_atomically
 from gi_numba.limits import check_number
 
-from .common import emit, fail, image_paths, notice, parse_list, user_errors
+from .common import ITERATIONS_OPTION, RECIPE_OPTION, emit, fail, image_paths, notice, parse_list, user_errors
 
 BACKEND_HELP = "Rasteriser backend of our fits: cpu, cuda (NVIDIA GPU) or auto."
 
@@ -49,7 +49,8 @@ def _checked(budgets, iterations, seed):
     ns = parse_list(budgets, int, "-n")
     if any(n < 1 for n in ns):
         fail(f"budgets must be positive, got {budgets}")
-    check_number(iterations, "--iterations", 1, integer=True)
+    if iterations is not None:
+        check_number(iterations, "--iterations", 1, integer=True)
     check_number(seed, "--seed", 0, integer=True)
     return ns
 
@@ -131,7 +132,8 @@ def rd_command(
     images: List[Path] = typer.Argument(..., help="Images, or folders of images."),
     codecs: str = typer.Option("jpeg,jpeg2000,webp,avif,jxl", "--codecs", help="Classic codecs to compare."),
     budgets: str = typer.Option("800,1500,3000,5000", "-n", "--n", help="Our Gaussian budgets (comma-separated)."),
-    iterations: int = typer.Option(ITERATIONS, "--iterations", "-i", help="Representation iterations before QAT."),
+    recipe: Optional[str] = RECIPE_OPTION,
+    iterations: Optional[int] = ITERATIONS_OPTION,
     seed: int = typer.Option(0, "--seed", help="Random seed of our fits."),
     csv_path: Path = typer.Option(Path("rd.csv"), "--csv", help="Points CSV (resumed if it exists)."),
     summary_path: Optional[Path] = typer.Option(None, "--summary", help="Write the Markdown summary here."),
@@ -144,7 +146,8 @@ def rd_command(
     ns = _checked(budgets, iterations, seed) if budgets else []
     paths = image_paths(images)
     table = rd.point_table(csv_path)
-    rd.measure(paths, table, _codecs(codecs), ns, iterations, seed, on_point=_print_point, backend=backend)
+    rd.measure(paths, table, _codecs(codecs), ns, iterations, seed, on_point=_print_point, backend=backend,
+               recipe=recipe)
     _report(table.rows, summary_path, plot_path, title, as_json)
 
 

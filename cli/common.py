@@ -9,6 +9,7 @@ import typer
 from gi_numba.batch import image_files
 from gi_numba.errors import GIError
 from gi_numba.limits import DEFAULT_MAX_PIXELS
+from gi_numba.recipes import DEFAULT_RECIPE, RECIPES
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -39,6 +40,13 @@ def user_errors(command):
             raise typer.Exit(EXIT_INTERRUPTED) from None
     return wrapper
 
+
+#: The ``--recipe`` option of every command that trains.
+RECIPE_OPTION = typer.Option(None, "--recipe", help=f"Training recipe: {' or '.join(RECIPES)} (the publication's "
+                             f"schedule, bit for bit) [{DEFAULT_RECIPE} for gi++].")
+#: The ``--iterations`` option of every command that trains.
+ITERATIONS_OPTION = typer.Option(None, "--iterations", "-i", help="Training iterations [the recipe's: "
+                                 + ", ".join(f"{r.name} {r.iterations}" for r in RECIPES.values()) + "].")
 
 #: The ``--max-pixels`` option every command that reads an image, a model or a ``.gi`` file takes.
 MAX_PIXELS_OPTION = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", min=1,

@@ -17,7 +17,7 @@ import typer
 import gi_numba
 from gi_numba import batch, bitstream
 from gi_numba.codec import decoded_model, encode
-from gi_numba.defaults import BITS, ITERATIONS, N_GAUSSIANS
+from gi_numba.defaults import BITS, N_GAUSSIANS
 from gi_numba.fileio import check_writable, write_atomically
 from gi_numba.image_io import example_image_path, load_image, png_bytes, save_png
 from gi_numba.limits import check_number
@@ -27,8 +27,8 @@ from gi_numba.quantize import ATTRIBUTES
 from gi_numba.snapshots import Snapshots
 
 from . import bench
-from .common import (EXIT_INTERRUPTED, EXIT_USER_ERROR, MAX_PIXELS_OPTION, emit, fail, notice, parse_list,
-                     user_errors)
+from .common import (EXIT_INTERRUPTED, EXIT_USER_ERROR, ITERATIONS_OPTION, MAX_PIXELS_OPTION, RECIPE_OPTION, emit,
+                     fail, notice, parse_list, user_errors)
 from .progress import FolderProgress, ProgressBar
 
 app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, pretty_exceptions_enable=False,
@@ -57,7 +57,11 @@ def _fmt_ssim(value):
 def fit_command(
     image: Optional[Path] = typer.Argument(None, help="Image to fit (PNG, JPEG, BMP, TIFF, WebP)."),
     n: int = typer.Option(N_GAUSSIANS, "-n", "--n-gaussians", help="Number of Gaussians (the budget)."),
-    iterations: int = typer.Option(ITERATIONS, "--iterations", "-i", help="Training iterations (paper: 50 000)."),
+    recipe: Optional[str] = RECIPE_OPTION,
+    iterations: Optional[int] = ITERATIONS_OPTION,
+    seconds: Optional[float] = typer.Option(None, "--seconds", help="Stop after this many seconds (the result "
+                                            "then depends on this machine's speed)."),
+    target_psnr: Optional[float] = typer.Option(None, "--psnr", help="Stop once the training PSNR reaches this."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Model file (.npz) [IMAGE name].npz."),
     render: Optional[Path] = typer.Option(None, "--render", help="Also write the fitted image as PNG."),
@@ -80,6 +84,10 @@ def fit_command(
     if example == (image is not None):
         fail("give an IMAGE or --example (one of them)")
     _check_counts(n=n, iterations=iterations, seed=seed)
+    if seconds is not None:
+        check_number(seconds, "--seconds", 0, above=True)
+    if target_psnr is not None:
+        check_number(target_psnr, "--psnr", 0, 200, above=True)
     source = example_image_path() if example else image
     output = output or Path(Path(source).with_suffix(".npz").name)
     for path in filter(None, (output, render, gif)):
@@ -90,8 +98,9 @@ def fit_command(
         notice(message)
     bar = ProgressBar()
     try:
-        model = gi_numba.fit(source, n, iterations=iterations, seed=seed, model=model_name, densify=densify,
-                             caf=caf, backend=backend, progress=bar, snapshots=pictures, max_pixels=max_pixels)
+        model = gi_numba.fit(source, n, iterations=iterations, seed=seed, recipe=recipe, seconds=seconds,
+                             psnr=target_psnr, model=model_name, densify=densify, caf=caf, backend=backend,
+                             progress=bar, snapshots=pictures, max_pixels=max_pixels)
     except gi_numba.FitDiverged as exc:
         bar.close()
         if exc.model is not None:
@@ -107,17 +116,24 @@ def fit_command(
     result = dict(psnr=psnr(rendered, target), ms_ssim=ms_ssim(rendered, target), n_gaussians=model.n_gaussians,
                   iterations=model.stats["iterations_run"], seconds=round(model.stats["seconds"], 3),
                   output=str(output), render=str(render) if render else None,
-                  interrupted=model.stats["interrupted"])
+                  interrupted=model.stats["interrupted"], recipe=model.settings["recipe"],
+                  stopped=model.stats["stopped"])
     emit(as_json, result, [
         f"PSNR       {result['psnr']:.2f} dB",
         f"MS-SSIM    {_fmt_ssim(result['ms_ssim'])}",
         f"Gaussians  {result['n_gaussians']}",
-        f"fit        {result['seconds']:.1f} s ({result['iterations']} iterations)",
+        f"fit        {result['seconds']:.1f} s ({result['iterations']} iterations, {result['recipe']} recipe"
+        + (f"; {STOP_REASONS[result['stopped']]})" if result["stopped"] else ")"),
         f"model      {output}" + (f"\nrender     {render}" if render else ""),
     ])
     if model.stats["interrupted"]:
         notice(f"interrupted after {model.stats['iterations_run']} iterations; saved the best state to {output}")
         raise typer.Exit(EXIT_INTERRUPTED)
+
+
+#: What the fit's summary says when a stopping rule ended it early.
+STOP_REASONS = dict(time="stopped at --seconds: the result depends on this machine's speed",
+                    psnr="stopped at --psnr", converged="stopped once converged")
 
 
 def _snapshots(folder, at, gif):
@@ -220,7 +236,8 @@ def compress_command(
     bpp: Optional[float] = typer.Option(None, "--bpp", help="Target rate in bits per pixel (chooses N)."),
     target_psnr: Optional[float] = typer.Option(None, "--psnr", help="Smallest file found that decodes at this "
                                                 "PSNR in dB or more (chooses N; up to six encodes)."),
-    iterations: int = typer.Option(ITERATIONS, "--iterations", "-i", help="Representation iterations before QAT."),
+    recipe: Optional[str] = RECIPE_OPTION,
+    iterations: Optional[int] = ITERATIONS_OPTION,
     qat_iterations: Optional[int] = typer.Option(None, "--qat-iterations", help="QAT iterations [0.2 x iterations]."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     output: Optional[Path] = typer.Option(None, "-o", "--output",
@@ -255,7 +272,8 @@ def compress_command(
     bar = ProgressBar()
     try:
         data, report = encode(source, n, bpp, target_psnr, iterations=iterations, qat_iterations=qat_iterations,
-                              seed=seed, bits=bits, backend=backend, progress=bar, max_pixels=max_pixels)
+                              seed=seed, recipe=recipe, bits=bits, backend=backend, progress=bar,
+                              max_pixels=max_pixels)
     finally:
         bar.close()
     _write(output, data)
@@ -281,7 +299,8 @@ def compress_dir_command(
     out_dir: Path = typer.Argument(..., help="Folder for the .gi files and summary.csv (created if needed)."),
     n: Optional[int] = typer.Option(None, "-n", "--n-gaussians", help="Gaussians per image."),
     bpp: Optional[float] = typer.Option(None, "--bpp", help="Target rate per image (chooses N)."),
-    iterations: int = typer.Option(ITERATIONS, "--iterations", "-i", help="Representation iterations before QAT."),
+    recipe: Optional[str] = RECIPE_OPTION,
+    iterations: Optional[int] = ITERATIONS_OPTION,
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     workers: int = typer.Option(0, "--workers", help="Local worker processes [0: one per core]."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler",
@@ -300,7 +319,7 @@ def compress_dir_command(
             notice(f"skipping {link}: broken or looping symbolic link")
     counter = FolderProgress(len(batch.image_files(in_dir)) if in_dir.is_dir() else 0)
     rows = batch.compress_dir(in_dir, out_dir, n_gaussians=n, bpp=bpp, iterations=iterations, seed=seed,
-                              workers=workers, scheduler=scheduler, on_row=counter)
+                              recipe=recipe, workers=workers, scheduler=scheduler, on_row=counter)
     counts = {status: sum(row["status"] == status for row in rows) for status in ("ok", "skipped", "error")}
     result = dict(images=len(rows), **counts, summary=str(out_dir / "summary.csv"),
                   failed=[dict(file=row["file"], error=row["error"]) for row in rows if row["status"] == "error"])

@@ -23,13 +23,13 @@ import numba
 
 from . import bitstream
 from .codec import decoded_model, encode
-from .defaults import ITERATIONS
 from .errors import GIError
 from .fileio import check_writable, make_folder, write_atomically
 from .image_io import load_image
 from .interrupt import Interrupted, catching_sigint, ignore_sigint, requested as interrupt_requested
 from .limits import check_number
 from .metrics import ms_ssim, psnr
+from .recipes import DEFAULT_RECIPE, recipe_named
 
 #: Files ``compress-dir`` treats as images (by extension, case-insensitive).
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
@@ -47,9 +47,10 @@ class Job:
     output: str
     n_gaussians: int | None = None
     bpp: float | None = None
-    iterations: int = ITERATIONS
+    iterations: int | None = None  # None: the recipe's
     seed: int = 0
     threads: int | None = None  # Numba threads inside the job; None leaves the process's setting
+    recipe: str | None = None
 
 
 def image_files(folder):
@@ -80,10 +81,10 @@ def output_names(files):
     return names
 
 
-def jobs_for(in_dir, out_dir, n_gaussians=None, bpp=None, iterations=ITERATIONS, seed=0, threads=None):
+def jobs_for(in_dir, out_dir, n_gaussians=None, bpp=None, iterations=None, seed=0, threads=None, recipe=None):
     """One :class:`Job` per image of ``in_dir``; outputs are ``out_dir/<name>.gi`` (:func:`output_names`)."""
     files = image_files(in_dir)
-    return [Job(str(p), str(Path(out_dir) / name), n_gaussians, bpp, iterations, seed, threads)
+    return [Job(str(p), str(Path(out_dir) / name), n_gaussians, bpp, iterations, seed, threads, recipe)
             for p, name in zip(files, output_names(files))]
 
 
@@ -103,7 +104,8 @@ def compress_job(job):
         row["height"], row["width"] = target.shape[:2]
         data = _existing(job.output)
         if data is None:
-            data, report = encode(job.source, job.n_gaussians, job.bpp, iterations=job.iterations, seed=job.seed)
+            data, report = encode(job.source, job.n_gaussians, job.bpp, iterations=job.iterations, seed=job.seed,
+                                  recipe=job.recipe)
             if report.interrupted:
                 row.update(status="interrupted", error="stopped by Ctrl-C; nothing written")
                 return row
@@ -224,9 +226,11 @@ def write_summary(path, rows):
     write_atomically(path, text.getvalue().encode())
 
 
-def compress_dir(in_dir, out_dir, n_gaussians=None, bpp=None, iterations=ITERATIONS, seed=0, workers=1,
-                 scheduler=None, on_row=None):
+def compress_dir(in_dir, out_dir, n_gaussians=None, bpp=None, iterations=None, seed=0, workers=1,
+                 scheduler=None, on_row=None, recipe=None):
     """Compress every image of ``in_dir`` into ``out_dir`` and write ``out_dir/summary.csv``; returns the rows.
+
+    ``recipe`` and ``iterations`` are :func:`~gi_numba.codec.compress`'s.
 
     On Ctrl-C, ``summary.csv`` gets the rows finished so far and
     :class:`~gi_numba.interrupt.Interrupted` is raised; running the same call
@@ -243,12 +247,14 @@ def compress_dir(in_dir, out_dir, n_gaussians=None, bpp=None, iterations=ITERATI
         check_number(n_gaussians, "the number of Gaussians", 1, integer=True)
     if bpp is not None:
         check_number(bpp, "the target rate (bpp)", 0, above=True)
-    check_number(iterations, "iterations", 1, integer=True)
+    if iterations is not None:
+        check_number(iterations, "iterations", 1, integer=True)
     check_number(seed, "the seed", 0, 2 ** 63 - 1, integer=True)
+    recipe_named(recipe or DEFAULT_RECIPE)
     make_folder(out_dir)
     check_writable(out_dir / "summary.csv")
     threads = 1 if (workers > 1 or scheduler is not None) else None
-    jobs = jobs_for(in_dir, out_dir, n_gaussians, bpp, iterations, seed, threads)
+    jobs = jobs_for(in_dir, out_dir, n_gaussians, bpp, iterations, seed, threads, recipe)
     rows = [row for row in run_jobs(jobs, workers, scheduler, on_row) if row is not None]
     summary = out_dir / "summary.csv"
     write_summary(summary, rows)

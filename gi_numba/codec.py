@@ -22,16 +22,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import bitstream
-from .defaults import ITERATIONS, LR, QAT_FRACTION, fixed_bits_per_gaussian
+from .defaults import QAT_FRACTION, fixed_bits_per_gaussian
 from .errors import GIError
 from .fit import FitSettings, as_target, fit_target, representation_phase
 from .interrupt import catching_sigint
 from .limits import check_number
 from .metrics import ms_ssim, psnr
 from .model import GaussianImage
+from .optim import Constant
 from .quantize import QuantizedMap, dequantize, initial_quantizers, quantize
 from .raster import make_rasterizer
-from .strategy import DensifyStrategy, TrainState
+from .strategy import PruneStrategy, TrainState
 from .training import HostTraining, Phase, raise_if_diverged, train
 
 
@@ -47,15 +48,18 @@ class EncodeReport:
     seconds: float
     streams: list
     interrupted: bool = False
+    encodes: int = 1  # full encodes behind it (a --bpp encode may need a second; pilots not counted)
 
 
-def compress(image, n_gaussians, iterations=ITERATIONS, qat_iterations=None, seed=0, *, bits=None, lr=LR,
+def compress(image, n_gaussians, iterations=None, qat_iterations=None, seed=0, *, recipe=None, bits=None, lr=None,
              backend="cpu", progress=None, progress_every=100, return_report=False, max_pixels=None):
     """Encode an image with ``n_gaussians`` Gaussians into ``.gi`` bytes.
 
-    ``iterations`` of representation fitting are followed by ``qat_iterations``
-    (default ``0.2 * iterations``) of quantisation-aware training; ``0`` skips
-    it (plain post-training quantisation). ``bits`` overrides the default
+    ``iterations`` of representation fitting (default: the ``recipe``'s,
+    :mod:`gi_numba.recipes`; ``"paper"`` is ALGORITHM.md §6 exactly) are
+    followed by ``qat_iterations`` (default ``0.2 * iterations``) of
+    quantisation-aware training; ``0`` skips it (plain post-training
+    quantisation). ``lr`` defaults to the recipe's. ``bits`` overrides the default
     depths ``{"position": 12, "variance": 10, "covariance": 10, "colour": 6}``.
     With ``return_report`` the result is ``(bytes, EncodeReport)``. An image
     file larger than ``max_pixels`` (:mod:`gi_numba.limits`) is refused.
@@ -70,7 +74,7 @@ def compress(image, n_gaussians, iterations=ITERATIONS, qat_iterations=None, see
     target, channels = as_target(image, max_pixels)
     height, width = target.shape[:2]
     settings = FitSettings(n_gaussians, iterations=iterations, seed=seed, lr=lr, backend=backend,
-                           sigmoid_colours=True)
+                           sigmoid_colours=True, recipe=recipe)
     if qat_iterations is None:
         qat_iterations = max(int(QAT_FRACTION * settings.iterations), 1)
     qat_iterations = check_number(qat_iterations, "QAT iterations", 0, integer=True)
@@ -99,12 +103,13 @@ def compress(image, n_gaussians, iterations=ITERATIONS, qat_iterations=None, see
 def qat_phase(warm, iterations, lr, bits=None):
     """Quantisation-aware training from the warm-up model ``warm`` (ALGORITHM.md §6.2) as a phase.
 
-    The learning rate stays at ``lr``, the warm-up's last; the strategy keeps
-    pruning but pauses growth; the map draws the de-quantised attributes,
+    The learning rate stays at ``lr``, the warm-up's last; the strategy
+    prunes but never grows (:class:`~gi_numba.strategy.PruneStrategy`); the map draws the de-quantised attributes,
     its quantisers initialised from the warm-up's Gaussians.
     """
-    strategy = DensifyStrategy(warm.n_gaussians, warm.height, warm.width, iterations=iterations, growth=False)
-    return Phase("QAT", iterations, lr, None, strategy, QuantizedMap(initial_quantizers(warm.params, warm.lam, bits)))
+    strategy = PruneStrategy(warm.n_gaussians, warm.height, warm.width)
+    return Phase("QAT", iterations, lr, Constant(), strategy,
+                 QuantizedMap(initial_quantizers(warm.params, warm.lam, bits)))
 
 
 def _check_bits(bits):
@@ -150,30 +155,63 @@ def decoded_model(data, max_pixels=None):
 RATE_TOLERANCE = 0.10
 
 
-def compress_to_rate(image, bpp, *, max_tries=5, **options):
+def compress_to_rate(image, bpp, *, max_tries=2, **options):
     """Encode at about ``bpp`` bits per pixel; returns ``(bytes, EncodeReport)``.
 
-    The first ``N`` comes from the fixed-length cost (72 bits per Gaussian);
-    each later try rescales ``N`` by the ratio of target to measured rate, until
-    the real file lands within 10% of the target (bits per Gaussian barely
-    depend on ``N``, so one or two corrections suffice).
+    A file is a header of a fixed size plus streams whose bytes per Gaussian
+    barely depend on ``N``, so a *pilot* encode measures both: ``N`` from the
+    fixed-length cost (72 bits per Gaussian), fitted for a tenth of the
+    iterations (:func:`pilot_options`). ``N`` for the target then follows
+    (:func:`_count_for_bytes`), and one full encode; a second (``max_tries``)
+    only if the real file missed by more than 10%, with ``N`` from the first
+    full encode's own measure. ``report.encodes`` counts the full encodes.
     """
     target, _ = as_target(image, options.get("max_pixels"))
     pixels = target.shape[0] * target.shape[1]
     bpp = check_number(bpp, "the target rate (bpp)", 0, above=True)
-    n = round(bpp * pixels / fixed_bits_per_gaussian())
+    goal = bpp * pixels / 8.0
+    n = _possible_count(round(8.0 * goal / fixed_bits_per_gaussian()), bpp, pixels)
+    _, pilot = compress(image, n, return_report=True, **pilot_options(options))
+    if not pilot.interrupted:
+        n = _possible_count(_count_for_bytes(pilot, n, goal), bpp, pixels)
     best = None
-    for _ in range(max_tries):
-        if n < 1 or n > pixels:
-            raise GIError(f"{bpp} bpp needs about {n} Gaussians, outside 1..{pixels} for this image")
+    for tries in range(1, max_tries + 1):
         data, report = compress(image, n, return_report=True, **options)
+        report.encodes = tries
         error = abs(report.bpp - bpp) / bpp
         if best is None or error < abs(best[1].bpp - bpp) / bpp:
             best = (data, report)
-        if error <= RATE_TOLERANCE or report.interrupted:
+        if error <= RATE_TOLERANCE or report.interrupted or pilot.interrupted:
             break
-        n = max(1, round(n * bpp / report.bpp))
+        n = _possible_count(_count_for_bytes(report, n, goal), bpp, pixels)
     return best
+
+
+def _count_for_bytes(report, asked, goal):
+    """The count to ask for so that the file takes ``goal`` bytes, from ``report`` of an encode asked for ``asked``.
+
+    The header takes a fixed size; the streams grow with the Gaussians asked
+    for (pruning may keep fewer of them in the file, in about the same proportion).
+    """
+    streams = sum(stream.nbytes for stream in report.streams)
+    header = report.nbytes - streams
+    return round((goal - header) * asked / max(streams, 1))
+
+
+def pilot_options(options):
+    """:func:`compress` options of a rate pilot: a tenth of the iterations (at least 200), QAT in proportion."""
+    settings = FitSettings(1, iterations=options.get("iterations"), recipe=options.get("recipe"))
+    iterations = min(max(settings.iterations // 10, 200), settings.iterations)
+    qat = options.get("qat_iterations")
+    qat = max(int(QAT_FRACTION * iterations), 1) if qat is None else min(qat, max(qat // 10, 1))
+    return dict(options, iterations=iterations, qat_iterations=qat, progress=None)
+
+
+def _possible_count(n, bpp, pixels):
+    """``n`` when it is a possible Gaussian count for ``pixels`` pixels, else :class:`GIError`."""
+    if n < 1 or n > pixels:
+        raise GIError(f"{bpp} bpp needs about {n} Gaussians, outside 1..{pixels} for this image")
+    return n
 
 
 def compress_to_psnr(image, target_psnr, *, max_tries=6, **options):

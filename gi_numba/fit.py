@@ -1,15 +1,17 @@
 """Fitting an image: the representation phase of training (ALGORITHM.md §2-§5).
 
 :func:`fit` turns its options into :class:`FitSettings`, builds the phase
-(:func:`representation_phase`: iterations, the step-decayed learning rate,
-the densification strategy and the parameter map) and runs it with the one
-training loop, :func:`gi_numba.training.train`. One iteration is
+(:func:`representation_phase`: the recipe's iterations, learning rates and
+schedule, the densification strategy, the parameter map and the stopping
+rule; :mod:`gi_numba.recipes`) and runs it with the one training loop,
+:func:`gi_numba.training.train`. One iteration is
 
 1. fused forward + MSE loss + backward on the current Gaussians
    (:meth:`~gi_numba.raster.pipeline.CpuRasterizer.loss_and_gradients`);
 2. remember the parameters if this is the best PSNR so far (§4);
-3. one Adam step with the step-decayed learning rate (§4);
-4. pruning and growth when the schedule says so (§5).
+3. one Adam step with the scheduled learning rate(s) (§4);
+4. pruning and growth when the schedule says so (§5);
+5. stop early if a stopping rule says so (time, PSNR, convergence).
 
 At the end (or on Ctrl-C) the best parameters are returned as a
 :class:`~gi_numba.model.GaussianImage`. On the ``cuda`` backend a fit whose
@@ -23,16 +25,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .defaults import ITERATIONS, LR_DECAY_FRACTION
 from .errors import GIError
 from .image_io import load_image, to_float_rgb
 from .limits import check_number
 from .maps import IdentityMap, ParameterMap, SigmoidColourMap
 from .model import GaussianImage
+from .optim import StepDecay
 from .parameterisation import DIRECT, parameterisation
 from .raster import make_rasterizer
-from .strategy import DensifyStrategy
-from .training import FitDiverged, HostTraining, Phase, Progress, raise_if_diverged, train
+from .recipes import DEFAULT_RECIPE, PAPER, recipe_named
+from .strategy import DensifyStrategy, Strategy
+from .training import FitDiverged, HostTraining, Phase, Progress, StopRule, raise_if_diverged, train
 
 __all__ = ["FitDiverged", "FitSettings", "Progress", "as_target", "fit", "fit_target", "representation_phase"]
 
@@ -41,13 +44,18 @@ __all__ = ["FitDiverged", "FitSettings", "Progress", "as_target", "fit", "fit_ta
 class FitSettings:
     """Options of one fit.
 
-    ``lr``, ``densify`` and ``caf`` default to the model's (0.018, on, on for
-    GI++; 0.001, off, off for GaussianImage) and ``lr_decay_every`` to
-    ``0.4 * iterations`` (20 000 of 50 000).
+    ``recipe`` (:mod:`gi_numba.recipes`) defaults to ``"fast"`` for GI++ and
+    ``"paper"`` for the GaussianImage baselines; ``iterations`` to the
+    recipe's. ``lr``, ``densify`` and ``caf`` default to the recipe's and the
+    model's (0.018 in the paper recipe, densification and CAF on for GI++;
+    Adan at 0.001, both off, for GaussianImage). ``lr_decay_every`` replaces
+    the recipe's schedule by the paper's halving every that many iterations.
+    ``seconds`` and ``target_psnr`` stop the fit early once that much time has
+    passed or the training PSNR reaches it (:class:`~gi_numba.training.StopRule`).
     """
 
     n_gaussians: int
-    iterations: int = ITERATIONS
+    iterations: int | None = None
     seed: int = 0
     lr: float | None = None
     lr_decay_every: int | None = None
@@ -56,31 +64,57 @@ class FitSettings:
     backend: str = "cpu"
     sigmoid_colours: bool = False
     model: str = "gi++"
+    recipe: object = None
+    seconds: float | None = None
+    target_psnr: float | None = None
 
     def __post_init__(self):
-        """Fill in the model's defaults; :class:`GIError` for an option out of range, before any work."""
+        """Fill in the recipe's and the model's defaults; :class:`GIError` for an option out of range, before any work."""
         model = parameterisation(self.model)
+        if self.recipe is None:
+            self.recipe = DEFAULT_RECIPE if model is DIRECT else PAPER.name
+        recipe = recipe_named(self.recipe)
+        if recipe != PAPER and model is not DIRECT:
+            raise GIError(f"the {recipe.name} recipe is tuned for gi++; fit {model.name} with the paper recipe")
+        self.recipe, self._recipe = recipe.name, recipe
+        if self.iterations is None:
+            self.iterations = recipe.iterations
         self.n_gaussians = check_number(self.n_gaussians, "the number of Gaussians", 1, integer=True)
         self.iterations = check_number(self.iterations, "iterations", 1, integer=True)
         self.seed = check_number(self.seed, "the seed", 0, 2 ** 63 - 1, integer=True)
-        self.lr = check_number(model.lr if self.lr is None else self.lr, "the learning rate", 0, above=True)
+        default_lr = recipe.lr if model is DIRECT else model.lr
+        self.lr = check_number(default_lr if self.lr is None else self.lr, "the learning rate", 0, above=True)
         if self.densify is None:
             self.densify = model.densify
         if self.caf is None:
             self.caf = model.caf
-        if self.lr_decay_every is None:
-            self.lr_decay_every = max(round(LR_DECAY_FRACTION * self.iterations), 1)
-        self.lr_decay_every = check_number(self.lr_decay_every, "the learning-rate decay interval", 1,
-                                           integer=True)
+        if self.lr_decay_every is not None:
+            self.lr_decay_every = check_number(self.lr_decay_every, "the learning-rate decay interval", 1,
+                                               integer=True)
+        if self.seconds is not None:
+            self.seconds = check_number(self.seconds, "the time budget (seconds)", 0, above=True)
+        if self.target_psnr is not None:
+            self.target_psnr = check_number(self.target_psnr, "the target PSNR", 0, 200, above=True)
+
+    @property
+    def training_recipe(self):
+        """The :class:`~gi_numba.recipes.Recipe` (``recipe`` may also be given as one, e.g. by benchmarks)."""
+        return self._recipe
 
 
-def fit(image, n_gaussians, iterations=ITERATIONS, seed=0, *, model="gi++", densify=None, caf=None, lr=None,
-        lr_decay_every=None, backend="cpu", sigmoid_colours=False, progress=None, progress_every=100,
-        snapshots=None, max_pixels=None):
+def fit(image, n_gaussians, iterations=None, seed=0, *, recipe=None, seconds=None, psnr=None, model="gi++",
+        densify=None, caf=None, lr=None, lr_decay_every=None, backend="cpu", sigmoid_colours=False,
+        progress=None, progress_every=100, snapshots=None, max_pixels=None):
     """Fit ``n_gaussians`` Gaussians to ``image`` and return the best :class:`GaussianImage`.
 
     ``image`` is a path or an ``(H, W)``/``(H, W, C)`` array (uint8, uint16, or
-    float in ``[0, 1]``). ``progress`` is called with a :class:`Progress` every
+    float in ``[0, 1]``). ``recipe`` is ``"fast"`` (the default for GI++: the
+    paper's quality in a fraction of its time, stopping once converged) or
+    ``"paper"`` (ALGORITHM.md §4-§5 exactly, 50 000 iterations); see
+    :mod:`gi_numba.recipes`. ``iterations`` defaults to the recipe's;
+    ``seconds`` stops after that much wall-clock time (the result then
+    depends on the machine) and ``psnr`` once the training PSNR reaches it.
+    ``progress`` is called with a :class:`Progress` every
     ``progress_every`` iterations. Ctrl-C stops early and returns the best
     state so far (``model.stats["interrupted"]`` is then true).
     ``sigmoid_colours`` trains colours as logits drawn through a sigmoid (the
@@ -89,7 +123,7 @@ def fit(image, n_gaussians, iterations=ITERATIONS, seed=0, *, model="gi++", dens
     fit at the iterations it chooses. ``model`` picks the parameterisation:
     ``"gi++"`` (default), or the GaussianImage baselines ``"gi-cholesky"`` and
     ``"gi-rs"`` (:mod:`gi_numba.parameterisation`; these train with Adan at lr
-    0.001). ``densify`` and ``caf`` default to the model's own choice: on for
+    0.001, with the paper recipe). ``densify`` and ``caf`` default to the model's own choice: on for
     GI++, off for GaussianImage; either can be switched on or off for any
     model (the paper's ablation). Whatever the model, the returned
     :class:`GaussianImage` holds the drawn parameters. An image file larger
@@ -98,7 +132,8 @@ def fit(image, n_gaussians, iterations=ITERATIONS, seed=0, *, model="gi++", dens
     target, channels = as_target(image, max_pixels)
     settings = FitSettings(n_gaussians=n_gaussians, iterations=iterations, seed=seed, lr=lr,
                            lr_decay_every=lr_decay_every, densify=densify, caf=caf, backend=backend,
-                           sigmoid_colours=sigmoid_colours, model=model)
+                           sigmoid_colours=sigmoid_colours, model=model, recipe=recipe, seconds=seconds,
+                           target_psnr=psnr)
     return fit_target(target, channels, settings, progress, progress_every, snapshots)
 
 
@@ -118,12 +153,29 @@ def _check(settings, height, width):
 
 
 def representation_phase(settings, height, width, name="fit"):
-    """The :class:`~gi_numba.training.Phase` a fit with ``settings`` runs on a ``height x width`` image."""
+    """The :class:`~gi_numba.training.Phase` a fit with ``settings`` runs on a ``height x width`` image.
+
+    Its learning rates, schedule, growth pace and early stop are the recipe's
+    (:mod:`gi_numba.recipes`).
+    """
     model = parameterisation(settings.model)
-    strategy = DensifyStrategy(settings.n_gaussians, height, width, iterations=settings.iterations,
-                               densify=settings.densify, caf=settings.caf, parameterisation=model)
-    return Phase(name, settings.iterations, settings.lr, settings.lr_decay_every, strategy,
-                 _mapping(settings, model, height, width))
+    recipe = settings.training_recipe
+    iterations = settings.iterations
+    if settings.densify:
+        strategy = DensifyStrategy(settings.n_gaussians, height, width, caf=settings.caf, parameterisation=model,
+                                   iterations=iterations, grow_every=recipe.grow_every(iterations),
+                                   growth_until=int(recipe.growth_fraction * iterations))
+        last_growth = strategy.growth_until - strategy.grow_every
+    else:
+        strategy = Strategy(settings.n_gaussians, height, width, caf=settings.caf, parameterisation=model)
+        last_growth = 0
+    schedule = (StepDecay(settings.lr_decay_every) if settings.lr_decay_every is not None
+                else recipe.schedule_for(iterations))
+    plateau = None if recipe.plateau is None else max(int(recipe.plateau * iterations), 1)
+    stop = StopRule(seconds=settings.seconds, psnr=settings.target_psnr, plateau=plateau, min_gain=recipe.min_gain,
+                    after=last_growth)
+    return Phase(name, iterations, recipe.learning_rates(settings.lr), schedule, strategy,
+                 _mapping(settings, model, height, width), stop)
 
 
 def fit_target(target, channels, settings, progress=None, progress_every=100, snapshots=None, name="fit"):
@@ -150,7 +202,7 @@ def fit_target(target, channels, settings, progress=None, progress_every=100, sn
     fitted = None
     if result.params is not None:
         stats = dict(best_iteration=result.best_iteration, iterations_run=result.iterations_run,
-                     seconds=result.seconds, interrupted=result.interrupted)
+                     seconds=result.seconds, interrupted=result.interrupted, stopped=result.stopped)
         fitted = GaussianImage(params=phase.strategy.parameterisation.draw(result.params, height, width),
                                lam=result.lam, height=height, width=width, channels=channels,
                                iteration=result.best_iteration, seed=settings.seed, settings=asdict(settings),

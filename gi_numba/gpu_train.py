@@ -6,7 +6,7 @@
 parameters, CAF filters, Adam moments, gradients, the best state, the loss
 and the error map all on the GPU; per iteration the host launches kernels and
 reads two numbers back (the squared error and a not-finite flag). The
-schedule is the same :class:`~gi_numba.strategy.DensifyStrategy`, and the
+schedule is the same strategy (:mod:`gi_numba.strategy`), and the
 state prunes and grows on the device:
 
 - pruning: a positive-definite flag per Gaussian, an exclusive scan and a
@@ -25,7 +25,7 @@ import numpy as np
 from numba import cuda
 
 from . import optim
-from .optim import adam_constants
+from .optim import adam_step_sizes, column_rates
 from .raster.cuda_device import blocks_for, device_function, exclusive_scan, zero
 
 _LINEAR = 128
@@ -36,12 +36,15 @@ _HALF = np.float32(0.5)
 
 
 @cuda.jit
-def _adam_kernel(params, grads, m, v, step_size, inv_sqrt_bias2, beta1, beta2, rest1, rest2, eps):
-    """One Adam update of value ``i`` of the flat arrays: :func:`gi_numba.optim.adam_update`."""
+def _adam_kernel(params, grads, m, v, step_sizes, inv_sqrt_bias2, beta1, beta2, rest1, rest2, eps):
+    """One Adam update of value ``i`` of the flat ``(N * 8)`` arrays: :func:`gi_numba.optim.adam_update`.
+
+    ``step_sizes`` holds one step size per parameter column.
+    """
     i = cuda.grid(1)
     if i < params.shape[0]:
-        params[i], m[i], v[i] = adam_update(params[i], grads[i], m[i], v[i], step_size, inv_sqrt_bias2,
-                                            beta1, beta2, rest1, rest2, eps)
+        params[i], m[i], v[i] = adam_update(params[i], grads[i], m[i], v[i], step_sizes[i % step_sizes.shape[0]],
+                                            inv_sqrt_bias2, beta1, beta2, rest1, rest2, eps)
 
 
 @cuda.jit
@@ -265,15 +268,16 @@ class DeviceTrainState:
         return tuple(array.copy_to_host() for array in self.live[:2])
 
     def step(self, lr, iteration):
-        """One Adam step (ALGORITHM.md §4) with learning rate ``lr``."""
+        """One Adam step (ALGORITHM.md §4) with learning rate ``lr`` (one, or one per column)."""
         adam = self.adam
         adam.step_count += 1
         params, _, m, v = self.live
         size = 8 * self.n_gaussians
+        step_sizes, *constants = adam_step_sizes(column_rates(lr, 8), adam.beta1, adam.beta2, adam.eps,
+                                                 float(adam.step_count))
         _adam_kernel[blocks_for(size), _LINEAR](
             params.reshape(size), self.grads[:self.n_gaussians].reshape(size), m.reshape(size), v.reshape(size),
-            *(np.float32(x) for x in adam_constants(float(lr), adam.beta1, adam.beta2, adam.eps,
-                                                     float(adam.step_count))))
+            cuda.to_device(step_sizes), *(np.float32(x) for x in constants))
 
     def remember_best(self):
         """Copy the live parameters and filters to the best-state buffers (device to device)."""

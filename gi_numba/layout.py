@@ -5,6 +5,8 @@ one row per Gaussian, so the optimiser, growth and pruning treat a Gaussian as
 a single row and its Adam moments can never fall out of step with it.
 """
 
+import numpy as np
+
 #: Number of trainable numbers per Gaussian.
 N_PARAMS = 8
 
@@ -20,3 +22,11 @@ TRIPLE_VARIANCES = [0, 2]
 #: Column of the covariance term ``b`` (a slice, so it stays a column); in a triple, :data:`TRIPLE_COV_XY`.
 COV_XY = slice(3, 4)
 TRIPLE_COV_XY = slice(1, 2)
+
+
+def filtered_covariances(params, lam):
+    """``(N, 3)`` float64 covariances with the CAF filter added, ``S' = S + lam I`` (ALGORITHM.md §1)."""
+    cov = params[:, COV].astype(np.float64)
+    for column in TRIPLE_VARIANCES:
+        cov[:, column] += lam
+    return cov

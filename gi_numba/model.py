@@ -32,7 +32,7 @@ from .display import display_scale
 from .errors import GIError
 from .fileio import write_atomically
 from .image_io import png_bytes
-from .layout import COLOUR, COV, MEAN, N_PARAMS
+from .layout import COLOUR, COV, MEAN, N_PARAMS, filtered_covariances
 from .limits import check_gaussians, check_number, check_pixels
 from .parameterisation import sigmoid
 from .raster.window import render_window
@@ -73,10 +73,7 @@ class GaussianImage:
     @property
     def covariances(self):
         """``(N, 3)`` filtered covariances ``(a', b', c') = S + lam I`` used for rendering."""
-        cov = self.params[:, COV].astype(np.float64)
-        cov[:, 0] += self.lam
-        cov[:, 2] += self.lam
-        return cov
+        return filtered_covariances(self.params, self.lam)
 
     @property
     def colours(self):
@@ -102,11 +99,8 @@ class GaussianImage:
         sx, sy = width / self.width, height / self.height
         cov = self.covariances
         out = self.drawn_params().astype(np.float64)
-        out[:, 0] *= sx
-        out[:, 1] *= sy
-        out[:, 2] = cov[:, 0] * sx * sx
-        out[:, 3] = cov[:, 1] * sx * sy
-        out[:, 4] = cov[:, 2] * sy * sy
+        out[:, MEAN] *= (sx, sy)
+        out[:, COV] = cov * (sx, sx, sy) * (sx, sy, sy)
         return out.astype(np.float32)
 
     def render(self, height=None, width=None, scale=None, backend="cpu", region=None, max_pixels=None):

@@ -39,13 +39,30 @@ def adam_constants(lr, beta1, beta2, eps, step):
             np.float32(1.0 - beta1), np.float32(1.0 - beta2), np.float32(eps))
 
 
+@numba.njit(cache=True, error_model="numpy")
+def adam_step_sizes(lrs, beta1, beta2, eps, step):
+    """:func:`adam_constants` with one learning rate per parameter column: ``step_size`` becomes an array."""
+    step_sizes = np.empty(lrs.size, np.float32)
+    for column in range(lrs.size):
+        step_sizes[column], inv_sqrt_bias2, b1, b2, rest1, rest2, e = adam_constants(lrs[column], beta1, beta2,
+                                                                                     eps, step)
+    return step_sizes, inv_sqrt_bias2, b1, b2, rest1, rest2, e
+
+
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
-def _adam_kernel(params, grads, m, v, lr, beta1, beta2, eps, step):
-    """One Adam update in place on flat float32 arrays."""
-    step_size, inv_sqrt_bias2, b1, b2, rest1, rest2, e = adam_constants(lr, beta1, beta2, eps, step)
-    for i in range(params.size):
-        params[i], m[i], v[i] = adam_update(params[i], grads[i], m[i], v[i], step_size, inv_sqrt_bias2,
-                                            b1, b2, rest1, rest2, e)
+def _adam_kernel(params, grads, m, v, lrs, beta1, beta2, eps, step):
+    """One Adam update in place on ``(N, C)`` float32 arrays, column ``c`` with learning rate ``lrs[c]``."""
+    step_sizes, inv_sqrt_bias2, b1, b2, rest1, rest2, e = adam_step_sizes(lrs, beta1, beta2, eps, step)
+    for i in range(params.shape[0]):
+        for c in range(params.shape[1]):
+            params[i, c], m[i, c], v[i, c] = adam_update(params[i, c], grads[i, c], m[i, c], v[i, c],
+                                                         step_sizes[c], inv_sqrt_bias2, b1, b2, rest1, rest2, e)
+
+
+def column_rates(lr, n_columns):
+    """``lr`` as one float64 learning rate per column: a number is used for every column."""
+    rates = np.broadcast_to(np.asarray(lr, np.float64), (n_columns,))
+    return np.ascontiguousarray(rates)
 
 
 @dataclass
@@ -72,10 +89,15 @@ class Adam:
         return cls(np.zeros_like(params, np.float32), np.zeros_like(params, np.float32), **kwargs)
 
     def step(self, params, grads, lr):
-        """Update ``params`` in place from ``grads`` with learning rate ``lr``."""
+        """Update ``params`` (``(N,)`` or ``(N, C)``) in place from ``grads``.
+
+        ``lr`` is one learning rate, or one per column (per attribute).
+        """
         self.step_count += 1
-        _adam_kernel(params.reshape(-1), grads.reshape(-1), self.m.reshape(-1), self.v.reshape(-1),
-                     float(lr), self.beta1, self.beta2, self.eps, float(self.step_count))
+        rows = params.shape[0]
+        params, grads, m, v = (a.reshape(rows, -1) for a in (params, grads, self.m, self.v))
+        _adam_kernel(params, grads, m, v, column_rates(lr, params.shape[1]), self.beta1, self.beta2, self.eps,
+                     float(self.step_count))
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
@@ -141,3 +163,39 @@ OPTIMIZERS = {"adam": Adam, "adan": Adan}
 def step_decay(base_lr, iteration, every, factor=0.5):
     """Learning rate ``base_lr * factor ** (iteration // every)`` (ALGORITHM.md §4)."""
     return base_lr * factor ** (iteration // every)
+
+
+@dataclass(frozen=True)
+class Constant:
+    """A learning rate that never changes (quantisation-aware training, ALGORITHM.md §6)."""
+
+    def __call__(self, lr, iteration):
+        return lr
+
+
+@dataclass(frozen=True)
+class StepDecay:
+    """The paper's schedule: ``lr`` halves every ``every`` iterations (ALGORITHM.md §4)."""
+
+    every: int
+
+    def __call__(self, lr, iteration):
+        """Learning rate of (1-based) ``iteration``: ``lr * 0.5^floor((iteration - 1) / every)``."""
+        return step_decay(lr, iteration - 1, self.every)
+
+
+@dataclass(frozen=True)
+class CosineDecay:
+    """``lr`` falls along half a cosine from ``lr`` at the first iteration to ``final * lr`` at ``iterations``.
+
+    The default recipe's schedule (docs/recipes.md): a smooth decay instead of
+    two halvings.
+    """
+
+    iterations: int
+    final: float = 0.05
+
+    def __call__(self, lr, iteration):
+        t = min((iteration - 1) / max(self.iterations - 1, 1), 1.0)
+        return lr * (self.final + (1.0 - self.final) * 0.5 * (1.0 + math.cos(math.pi * t)))
+

@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .defaults import BITS, QAT_LR, QAT_LR_DECAY_EVERY
-from .layout import COLOUR, COV, COV_XY, MEAN, N_PARAMS, TRIPLE_COV_XY, TRIPLE_VARIANCES, VARIANCES
+from .layout import (COLOUR, COV, COV_XY, MEAN, N_PARAMS, TRIPLE_COV_XY, TRIPLE_VARIANCES, VARIANCES,
+                     filtered_covariances)
 from .parameterisation import positive_definite, sigmoid
 from .optim import Adam, step_decay
 
@@ -128,8 +129,7 @@ class QuantizerParams:
 def render_attributes(params, lam):
     """The attributes that are quantised: means, filtered covariance, sigmoid colours (float64)."""
     p = params.astype(np.float64)
-    cov = np.stack([p[:, 2] + lam, p[:, 3], p[:, 4] + lam], axis=1)
-    return p[:, MEAN], cov, sigmoid(p[:, COLOUR])
+    return p[:, MEAN], filtered_covariances(params, lam), sigmoid(p[:, COLOUR])
 
 
 def _attribute_values(params, lam):
@@ -216,8 +216,8 @@ def dequantize(codes):
     out = np.zeros((codes.n_gaussians, N_PARAMS), np.float64)
     out[:, MEAN] = codes.position * q.position_step + q.position_offset
     variances = np.exp(codes.variance * q.variance_step + q.variance_offset)
-    out[:, 2], out[:, 4] = variances[:, 0], variances[:, 1]
-    out[:, 3] = (codes.covariance * q.covariance_step + q.covariance_offset)[:, 0]
+    out[:, VARIANCES] = variances
+    out[:, COV_XY] = codes.covariance * q.covariance_step + q.covariance_offset
     out[:, COLOUR] = codes.colour * q.colour_step + q.colour_offset
     return out.astype(np.float32)
 
@@ -249,7 +249,8 @@ class QuantizedMap:
         values = result.values
         out = np.empty((params.shape[0], N_PARAMS), np.float32)
         out[:, MEAN] = values["position"]
-        out[:, 2], out[:, 3], out[:, 4] = values["variance"][:, 0], values["covariance"][:, 0], values["variance"][:, 1]
+        out[:, VARIANCES] = values["variance"]
+        out[:, COV_XY] = values["covariance"]
         out[:, COLOUR] = values["colour"]
         return out, np.zeros(params.shape[0], np.float32), result
 

@@ -37,7 +37,6 @@ from .errors import GIError
 from .interrupt import interruptible_range
 from .maps import IdentityMap
 from .metrics import psnr_from_mse
-from .optim import step_decay
 from .strategy.densify import largest_error_pixels
 
 
@@ -45,26 +44,62 @@ from .strategy.densify import largest_error_pixels
 class Phase:
     """One stretch of training with its own settings (a fit, the codec's warm-up, or its QAT).
 
-    ``lr_decay_every=None`` keeps the learning rate constant; otherwise it
-    halves every ``lr_decay_every`` iterations (ALGORITHM.md §4).
+    ``lr`` is one learning rate or one per parameter column (an ``(8,)``
+    array: per attribute); ``schedule(lr, iteration)`` gives the rate of each
+    iteration (:mod:`gi_numba.optim`: the paper's :class:`~.optim.StepDecay`,
+    :class:`~.optim.CosineDecay`, :class:`~.optim.Constant`). ``stop`` may end
+    the phase before ``iterations`` (:class:`StopRule`).
     """
 
     name: str
     iterations: int
-    lr: float
-    lr_decay_every: int | None
+    lr: object
+    schedule: object
     strategy: object
     mapping: object = None
+    stop: object = None
 
     def __post_init__(self):
         if self.mapping is None:
             self.mapping = IdentityMap()
+        if self.stop is None:
+            self.stop = StopRule()
 
     def lr_at(self, iteration):
-        """Learning rate of (1-based) ``iteration``: ``lr * 0.5^floor((iteration - 1) / lr_decay_every)``."""
-        if self.lr_decay_every is None:
-            return self.lr
-        return step_decay(self.lr, iteration - 1, self.lr_decay_every)
+        """Learning rate of (1-based) ``iteration``."""
+        return self.schedule(self.lr, iteration)
+
+
+@dataclass(frozen=True)
+class StopRule:
+    """When a phase may end before its last iteration; by default it never does.
+
+    ``seconds``: once that much wall-clock time has passed (the result then
+    depends on the machine's speed). ``psnr``: once the training PSNR reaches
+    it. ``plateau``: once the best PSNR has gained less than ``min_gain`` dB
+    over the last ``plateau`` iterations, all of them after iteration
+    ``after`` (convergence).
+    """
+
+    seconds: float | None = None
+    psnr: float | None = None
+    plateau: int | None = None
+    min_gain: float = 0.01
+    after: int = 0
+
+    def reason(self, iteration, psnr, elapsed, best_history):
+        """Why the phase stops after ``iteration``, or ``None`` to go on.
+
+        ``best_history[i]`` is the best PSNR after iteration ``i + 1``.
+        """
+        if self.seconds is not None and elapsed >= self.seconds:
+            return "time"
+        if self.psnr is not None and psnr >= self.psnr:
+            return "psnr"
+        if (self.plateau is not None and iteration > self.after + self.plateau
+                and best_history[-1] - best_history[-1 - self.plateau] < self.min_gain):
+            return "converged"
+        return None
 
 
 @dataclass
@@ -100,6 +135,7 @@ class TrainResult:
     seconds: float
     interrupted: bool
     diverged: bool
+    stopped: str | None = None  # why a StopRule ended the phase early: "time", "psnr" or "converged"
 
 
 class FitDiverged(GIError):
@@ -119,8 +155,8 @@ def train(state, phase, rng=None, progress=None, progress_every=100, snapshots=N
     NaN loss end the loop early; the best state is kept either way.
     ``snapshots`` (optional) sees the drawn Gaussians of the iterations it wants.
     """
-    best_psnr, best_iteration = -math.inf, 0
-    iteration, interrupted, diverged, warmup = 0, False, False, 0.0
+    best_psnr, best_iteration, best_history = -math.inf, 0, []
+    iteration, interrupted, diverged, warmup, stopped = 0, False, False, 0.0, None
     start = time.perf_counter()
     try:
         for iteration in interruptible_range(phase.iterations):
@@ -138,15 +174,21 @@ def train(state, phase, rng=None, progress=None, progress_every=100, snapshots=N
             phase.strategy.after_step(state, iteration, state.largest_errors, rng)
             if iteration == 1:
                 warmup = time.perf_counter() - start
-            if progress is not None and (iteration % progress_every == 0 or iteration == phase.iterations):
-                progress(Progress(iteration, phase.iterations, psnr, best_psnr, state.n_gaussians,
-                                  time.perf_counter() - start, warmup, phase.name))
+            best_history.append(best_psnr)
+            elapsed = time.perf_counter() - start
+            stopped = phase.stop.reason(iteration, psnr, elapsed, best_history)
+            if progress is not None and (iteration % progress_every == 0 or iteration == phase.iterations
+                                         or stopped):
+                progress(Progress(iteration, phase.iterations, psnr, best_psnr, state.n_gaussians, elapsed,
+                                  warmup, phase.name))
+            if stopped:
+                break
     except KeyboardInterrupt:
         interrupted = True
-    interrupted = interrupted or iteration < phase.iterations and not diverged
+    interrupted = interrupted or iteration < phase.iterations and not (diverged or stopped)
     params, lam, extra = state.best() if best_iteration else (None, None, None)
     return TrainResult(best_psnr, params, lam, extra, best_iteration, iteration - (1 if diverged else 0),
-                       time.perf_counter() - start, interrupted, diverged)
+                       time.perf_counter() - start, interrupted, diverged, stopped)
 
 
 def raise_if_diverged(result, model):

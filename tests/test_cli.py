@@ -26,7 +26,8 @@ def test_fit_render_info_compare(runner, tmp_path, crop_png):
     out = _json(runner.invoke(app, ["fit", str(crop_png), "-n", "120", "--iterations", "600", "-o", str(model),
                                     "--render", str(fitted), "--json"]))
     assert set(out) >= {"psnr", "ms_ssim", "n_gaussians", "iterations", "seconds", "output"}
-    assert out["output"] == str(model) and out["iterations"] == 600 and 100 < out["n_gaussians"] <= 120
+    assert out["output"] == str(model) and out["iterations"] <= 600 and 100 < out["n_gaussians"] <= 120
+    assert out["recipe"] == "fast"
     assert out["psnr"] > 15 and out["ms_ssim"] is None  # MS-SSIM needs a side over 160 px
 
     compared = _json(runner.invoke(app, ["compare", str(crop_png), str(fitted), "--json"]))
@@ -48,6 +49,20 @@ def test_fit_prints_a_summary_for_people(runner, tmp_path, crop_png):
     assert "PSNR" in result.stdout and "Gaussians  " in result.stdout
 
 
+def test_fit_with_the_paper_recipe_and_stopping_rules(runner, tmp_path, crop_png):
+    model = tmp_path / "m.npz"
+    paper = _json(runner.invoke(app, ["fit", str(crop_png), "-n", "60", "--iterations", "200", "--recipe", "paper",
+                                      "-o", str(model), "--json"]))
+    assert paper["recipe"] == "paper" and paper["iterations"] == 200 and paper["stopped"] is None
+    assert GaussianImage.load(model).settings["recipe"] == "paper"
+    reached = runner.invoke(app, ["fit", str(crop_png), "-n", "60", "--iterations", "5000", "--psnr", "20",
+                                  "-o", str(model)])
+    assert reached.exit_code == 0 and "stopped at --psnr" in reached.stdout
+    timed = runner.invoke(app, ["fit", str(crop_png), "-n", "60", "--iterations", "1000000", "--seconds", "1",
+                                "-o", str(model)])
+    assert timed.exit_code == 0 and "depends on this machine's speed" in timed.stdout
+
+
 @pytest.mark.parametrize("args,message", [
     (["fit", "missing.png"], "no such file"),
     (["fit", "{notimage}"], "cannot be read as an image"),
@@ -57,6 +72,11 @@ def test_fit_prints_a_summary_for_people(runner, tmp_path, crop_png):
     (["fit", "{crop}", "-o", "{tmp}/no/such/folder/m.npz"], "does not exist"),
     (["fit"], "give an IMAGE or --example"),
     (["fit", "{crop}", "--model", "gi-svd"], "unknown model 'gi-svd'"),
+    (["fit", "{crop}", "--recipe", "slow"], "unknown recipe 'slow'"),
+    (["fit", "{crop}", "--model", "gi-rs", "--recipe", "fast"], "tuned for gi++"),
+    (["fit", "{crop}", "--seconds", "-1"], "--seconds"),
+    (["fit", "{crop}", "--psnr", "nan"], "--psnr"),
+    (["compress", "{crop}", "-n", "10", "--recipe", "slow"], "unknown recipe 'slow'"),
     (["render", "{notimage}", "-o", "{tmp}/x.png"], "not a gi-numba model file"),
     (["info", "missing.npz"], "no such file"),
     (["compare", "{crop}", "{other}"], "differ in size"),

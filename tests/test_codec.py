@@ -186,9 +186,17 @@ def test_parser_rejects_inconsistent_content_with_a_valid_checksum(encoded):
         decompress(data)
 
 
-def test_rate_target_lands_within_ten_percent(small_crop):
-    data, report = compress_to_rate(small_crop, 2.0, iterations=600, qat_iterations=100)
+def test_rate_target_lands_within_ten_percent_after_one_short_pilot(small_crop, monkeypatch):
+    from gi_numba import codec
+    calls = []
+
+    def counted(image, n, **options):
+        calls.append(options["iterations"])
+        return compress(image, n, **options)
+    monkeypatch.setattr(codec, "compress", counted)
+    data, report = compress_to_rate(small_crop, 2.0, iterations=2000, qat_iterations=100)
     assert abs(report.bpp - 2.0) <= 0.2 and report.bpp == pytest.approx(8 * len(data) / (64 * 96))
+    assert calls[0] == 200 and calls[1:] == [2000] * report.encodes and report.encodes <= 2
 
 
 def test_impossible_rate_and_bits(small_crop):

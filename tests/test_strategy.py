@@ -7,7 +7,8 @@ import numpy as np
 
 from gi_numba.optim import Adan
 from gi_numba.parameterisation import Cholesky
-from gi_numba.strategy import DensifyStrategy, TrainState, add_gaussians, remove_gaussians
+from gi_numba.strategy import (DensifyStrategy, PruneStrategy, Strategy, TrainState, add_gaussians,
+                               remove_gaussians)
 from gi_numba.strategy.densify import largest_error_pixels
 from gi_numba.strategy.ops import prune_non_positive_definite
 
@@ -51,13 +52,26 @@ def test_filter_is_capped_and_off_without_caf():
     assert DensifyStrategy(10, 60, 80, caf=False).filter_variance(10) == 0.0
 
 
-def test_without_densification_all_gaussians_start_and_none_change():
-    strategy = DensifyStrategy(100, 30, 30, iterations=1000, densify=False)
+def test_the_null_strategy_starts_with_all_gaussians_and_changes_none():
+    strategy = Strategy(100, 30, 30)
     state = strategy.initial_state(np.random.default_rng(0))
     assert state.n_gaussians == 100
     state.params[0, 3] = 1e6  # not positive definite: would be pruned with densification
-    assert not strategy.after_step(state, 100, None, np.random.default_rng(0))
+    assert not any(strategy.after_step(state, i, None, np.random.default_rng(0)) for i in range(1, 1001))
     assert state.n_gaussians == 100
+
+
+def test_the_prune_strategy_prunes_on_schedule_and_never_grows():
+    strategy = PruneStrategy(100, 30, 30, prune_every=50)
+    state = strategy.initial_state(np.random.default_rng(0))
+    state.params[:, 2:5] = (2.0, 0.0, 2.0)
+    state.params[0, 3] = 1e6
+    rng = np.random.default_rng(0)  # no largest_errors: growth would call it
+    assert not strategy.after_step(state, 49, None, rng)
+    assert state.n_gaussians == 100
+    assert strategy.after_step(state, 50, None, rng)
+    assert state.n_gaussians == 99
+    assert not any(strategy.after_step(state, i, None, rng) for i in range(51, 1001))
 
 
 def test_growth_interval_scales_with_iterations():

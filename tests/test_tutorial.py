@@ -22,7 +22,7 @@ def test_tutorial_runs_and_its_claims_hold(tmp_path, capsys):
     ns = runner.run(tmp_path)
     assert np.abs(ns["fast"] - np.clip(ns["dense"], 0, 1)).max() < 1e-5                 # step 1
     assert ns["tiled_s"] < ns["dense_s"]                                                  # step 2
-    assert 0 < ns["evaluated"] < 16 * 32 * len(ns["entry_gaussian"])
+    assert 0 < ns["evaluated"] < 16 * 32 * len(ns["tiles"].entry_gaussian)
     assert np.abs(ns["analytic"] - ns["numeric"]).max() < 1e-5 * np.abs(ns["numeric"]).max()  # step 3
     assert np.abs(ns["fast_grads"] - ns["analytic"]).max() < 1e-4 * np.abs(ns["analytic"]).max()
     assert np.abs(ns["ours"] - ns["theirs"]).max() < 1e-5                                 # step 4

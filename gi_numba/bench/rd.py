@@ -26,6 +26,7 @@ from ..codec import compress, decoded_model
 from ..fileio import write_atomically
 from ..image_io import load_image
 from ..metrics import ms_ssim, psnr
+from ..recipes import DEFAULT_RECIPE
 from .bdrate import bd_rate, quality_at_rate
 from .classic import CODECS
 from .table import ResultTable, read_rows
@@ -72,27 +73,34 @@ def classic_point(codec, image, target, quality, repeats=3):
     return _point(image, codec.name, quality, data, decoded.astype(np.float32) / 255.0, target, encode_s, decode_s)
 
 
-def our_point(image, target, n_gaussians, iterations, seed=0, repeats=3, backend="cpu"):
+def our_method(recipe=None):
+    """Our codec's method name in the points table: ``gi++``, or ``gi++ (paper)`` with a recipe other than the default."""
+    return OURS if recipe in (None, DEFAULT_RECIPE) else f"{OURS} ({recipe})"
+
+
+def our_point(image, target, n_gaussians, iterations, seed=0, repeats=3, backend="cpu", recipe=None):
     """One point of our codec: compress with ``n_gaussians``, decode the bytes, measure."""
     data, encode_s = _timed_median(
-        lambda: compress(target, n_gaussians, iterations=iterations, seed=seed, backend=backend), 1)
+        lambda: compress(target, n_gaussians, iterations=iterations, seed=seed, recipe=recipe, backend=backend), 1)
     decoded, decode_s = _timed_median(lambda: decoded_model(data).render(backend=backend), repeats)
-    return _point(image, OURS, n_gaussians, data, decoded, target, encode_s, decode_s)
+    return _point(image, our_method(recipe), n_gaussians, data, decoded, target, encode_s, decode_s)
 
 
-def measure(images, table, codecs, budgets, iterations, seed=0, on_point=None, backend="cpu"):
+def measure(images, table, codecs, budgets, iterations, seed=0, on_point=None, backend="cpu", recipe=None):
     """Measure every missing point of ``images`` x (our ``budgets`` + ``codecs``) into ``table``.
 
     ``codecs`` are :class:`~.classic.ClassicCodec` objects (available ones);
     ``on_point(row)`` is called after each new point; ``backend`` runs our
-    codec on the CPU or a GPU.
+    codec on the CPU or a GPU; ``recipe`` and ``iterations`` are
+    :func:`~gi_numba.codec.compress`'s.
     """
     for path in images:
         name = Path(path).stem
         target, _ = load_image(path)
         for n in budgets:
-            if not table.has(name, OURS, n):
-                _record(table, our_point(name, target, n, iterations, seed, backend=backend), on_point)
+            if not table.has(name, our_method(recipe), n):
+                _record(table, our_point(name, target, n, iterations, seed, backend=backend, recipe=recipe),
+                        on_point)
         for codec in codecs:
             for quality in codec.sweep:
                 if not table.has(name, codec.name, quality):

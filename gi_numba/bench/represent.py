@@ -1,7 +1,8 @@
 """The paper's Table 1: GaussianImage and GaussianImage++ as image representations.
 
 For each image, method and budget: PSNR, MS-SSIM, number of parameters,
-peak memory, fit seconds and render frames per second. Each fit runs in a
+peak memory, fit seconds and render frames per second, all with the
+paper's recipe (:data:`~gi_numba.recipes.PAPER`). Each fit runs in a
 fresh process so that its peak resident memory (``ru_maxrss``) is its own;
 on this CPU engine that is host memory, where the paper reports GPU memory.
 """
@@ -62,7 +63,8 @@ def fit_row(path, method, n_gaussians, iterations, seed=0, backend="cpu"):
     """Fit ``path`` with ``method`` in this process and measure it (run it in a fresh process)."""
     target, _ = load_image(path)
     start = time.perf_counter()
-    model = fit(target, n_gaussians, iterations=iterations, seed=seed, model=METHODS[method], backend=backend)
+    model = fit(target, n_gaussians, iterations=iterations, seed=seed, recipe="paper", model=METHODS[method],
+                backend=backend)
     seconds = time.perf_counter() - start
     rendered = model.render()
     return dict(image=Path(path).stem, method=method, n=n_gaussians, iterations=iterations,

@@ -16,8 +16,13 @@ Both backends' rasterisers (:class:`~.pipeline.CpuRasterizer`,
 - ``loss_and_gradients(params, lam)``: the sum of squared errors and
   ``dL/dparams`` ``(N, 8)`` of the MSE.
 
-The CUDA one also works on device arrays (``*_on_device``), which the GPU's
-training state (:mod:`gi_numba.gpu_train`) uses.
+Inside, both run the same three steps with twin functions of the same
+names: projection, binning into tile lists (:class:`~.binning.TileLists` on
+the host, :class:`~.cuda_binning.DeviceTiles` on the device, each passed
+whole to the kernels), then ``render_forward``, ``render_loss_backward`` and
+``reduce_gradients`` (:mod:`.cpu`, :mod:`.cuda`), whose per-pixel formulas
+are :mod:`.maths`'s. The CUDA rasteriser also works on device arrays
+(``*_on_device``), which the GPU's training state (:mod:`gi_numba.gpu_train`) uses.
 """
 
 from ..errors import GIError

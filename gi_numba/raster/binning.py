@@ -19,6 +19,8 @@ gradient partials to its slot, and the reduction then sums each Gaussian's
 contiguous slots (no atomics, same bits on any thread count).
 """
 
+from typing import NamedTuple
+
 import numba
 import numpy as np
 
@@ -39,6 +41,31 @@ def count_entries(box):
     for g in range(box.shape[0]):
         total += (box[g, 1] - box[g, 0]) * (box[g, 3] - box[g, 2])
     return total
+
+
+class TileLists(NamedTuple):
+    """The tile lists of one set of Gaussians, the kernels' whole input besides the Gaussians.
+
+    ``tile_start`` ``(T + 1,)`` int64: entries of kernel tile ``t`` (``n_tiles_x``
+    per row, row-major, ``t = ty * n_tiles_x + tx``, ``T = n_tiles_x *
+    kernel_grid_rows(n_tiles_y)``; :func:`~gi_numba.raster.maths.kernel_grid_rows`)
+    are ``tile_start[t]:tile_start[t + 1]``. ``entry_gaussian`` ``(E,)`` int32:
+    the Gaussian of each entry. ``entry_slot`` ``(E,)`` int32: its slot in the
+    Gaussian-sorted partials array. ``entry_rows`` ``(E, 2)`` int8: rows
+    ``[r0, r1)`` of its tile the entry's ellipse reaches
+    (:func:`~gi_numba.raster.maths.rows_in_tile`; never empty).
+    ``gaussian_start`` ``(N + 1,)`` int64: slots of Gaussian ``g`` are
+    ``gaussian_start[g]:gaussian_start[g + 1]``.
+
+    The CUDA backend's :class:`~.cuda_binning.DeviceTiles` has the same lists
+    (but ``entry_rows``, which its kernels derive from the ellipse).
+    """
+
+    tile_start: np.ndarray
+    entry_gaussian: np.ndarray
+    entry_slot: np.ndarray
+    entry_rows: np.ndarray
+    gaussian_start: np.ndarray
 
 
 def check_entry_budget(entries, n_gaussians):
@@ -71,25 +98,12 @@ def bin_gaussians(params, box, ellipse, n_tiles_x, n_tiles_y):
 
     Returns
     -------
-    tile_start : (T + 1,) int64
-        Entries of kernel tile ``t`` (``n_tiles_x`` per row, row-major, ``t =
-        ty * n_tiles_x + tx``, ``T = n_tiles_x * kernel_grid_rows(n_tiles_y)``;
-        :func:`~gi_numba.raster.maths.kernel_grid_rows`) are
-        ``tile_start[t]:tile_start[t + 1]``.
-    entry_gaussian : (E,) int32
-        Gaussian index of each entry.
-    entry_slot : (E,) int32
-        Slot of each entry in the Gaussian-sorted partials array.
-    entry_rows : (E, 2) int8
-        Rows ``[r0, r1)`` of its tile the entry's ellipse reaches
-        (:func:`~gi_numba.raster.maths.rows_in_tile`); never empty.
-    gaussian_start : (N + 1,) int64
-        Slots of Gaussian ``g`` are ``gaussian_start[g]:gaussian_start[g + 1]``.
+    TileLists
     """
     box_tiles = count_entries(box)
     check_entry_budget(box_tiles, box.shape[0])
     n_parts = min(numba.get_num_threads(), 1 + box_tiles // (n_tiles_x * n_tiles_y))
-    return counting_sort(params, box, ellipse, n_tiles_x, n_tiles_y, n_parts)
+    return TileLists(*counting_sort(params, box, ellipse, n_tiles_x, n_tiles_y, n_parts))
 
 
 @numba.njit(parallel=True, cache=True)

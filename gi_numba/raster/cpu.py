@@ -30,7 +30,8 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from .maths import TILE, TILE_ROWS, U_CUTOFF, exp_sixteenfold, gaussian_gradient, row_terms, sigma_in_row
+from .maths import (TILE, TILE_ROWS, U_CUTOFF, clamped_error, exp_sixteenfold, gaussian_gradient, pixel_gradient_terms,
+                    row_terms, sigma_in_row, store_partials)
 
 _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 _TILE_PIXELS = TILE * TILE_ROWS
@@ -161,12 +162,14 @@ def _write_tile(acc, x0, y0, height, width, image):
 
 
 @numba.njit(parallel=True, cache=True, fastmath=_FASTMATH)
-def render_forward(params, conic, tile_start, entry_gaussian, entry_rows, n_tiles_x, scratch, image):
+def render_forward(params, conic, tiles, n_tiles_x, scratch, image):
     """Render the clamped image ``(3, H, W)`` into ``image`` (ALGORITHM.md §2; tutorial step 2).
 
-    ``scratch`` is a :class:`TileScratch`; its chunk count sets the parallelism.
+    ``tiles`` are the :class:`~.binning.TileLists` of the Gaussians; ``scratch``
+    is a :class:`TileScratch`, whose chunk count sets the parallelism.
     """
     height, width = image.shape[1], image.shape[2]
+    tile_start, entry_gaussian, entry_rows = tiles.tile_start, tiles.entry_gaussian, tiles.entry_rows
     n_tiles = tile_start.size - 1
     n_chunks = scratch.alpha.shape[0]
     for chunk in numba.prange(n_chunks):
@@ -199,28 +202,20 @@ def image_to_tiles(image):
     return tiles
 
 
-@numba.njit(cache=True, inline="always", fastmath=_FASTMATH)
-def _pixel_loss(out, target, scale):
-    """Squared error of ``clamp(out)`` and its MSE gradient, 0 where the clamp is active."""
-    diff = min(max(out, _ZERO), _ONE) - target
-    return diff * diff, (scale * diff if (out >= _ZERO and out <= _ONE) else _ZERO)
-
-
 @numba.njit(cache=True, fastmath=_FASTMATH)
 def _loss_gradient_tile(acc, target, rows, cols, scale, grad_out):
     """Fill ``grad_out = dL/d(out)`` for one tile and return its squared error (float64).
 
-    ``L = mean((clamp(out) - target)^2)``; the clamp passes gradient only where
-    ``0 <= out <= 1`` (ALGORITHM.md §3; inclusive, as PyTorch's ``clamp`` is, or
-    an all-zero start with colours 0 could never move). Only the tile's first ``rows x cols``
-    pixels lie in the image; the others get zero. A whole tile is one flat
-    vector loop over its 1536 values.
+    ``L = mean((clamp(out) - target)^2)``, pixel by pixel :func:`~.maths.clamped_error`
+    (ALGORITHM.md §3). Only the tile's first ``rows x cols`` pixels lie in the
+    image; the others get zero. A whole tile is one flat vector loop over its
+    1536 values.
     """
     sse = 0.0
     if rows == TILE_ROWS and cols == TILE:
         for k in range(3 * _TILE_PIXELS):
             p = np.uint64(k)
-            err, grad_out[p] = _pixel_loss(acc[p], target[p], scale)
+            err, grad_out[p] = clamped_error(acc[p], target[p], scale)
             sse += np.float64(err)
         return sse
     grad_out[:] = _ZERO
@@ -228,7 +223,7 @@ def _loss_gradient_tile(acc, target, rows, cols, scale, grad_out):
         for r in range(rows):
             for q in range(cols):
                 p = np.uint64(ch * _TILE_PIXELS + r * TILE + q)
-                err, grad_out[p] = _pixel_loss(acc[p], target[p], scale)
+                err, grad_out[p] = clamped_error(acc[p], target[p], scale)
                 sse += np.float64(err)
     return sse
 
@@ -238,11 +233,10 @@ def _backward_tile(params, conic, entry_gaussian, entry_slot, entry_rows, first,
                    grad_out, alpha, partials):
     """Per-entry gradient partials ``(mx, my, A, B, C, r, g, b)`` of one tile (ALGORITHM.md §3).
 
-    With ``d = mu - p``: ``dL/dcol = sum alpha grad_out``, ``dL/dsigma = -alpha (col . grad_out)``,
-    ``dsigma/dmu = (A dx + B dy, B dx + C dy)``, ``dsigma/d(A, B, C) = (dx^2/2, dx dy, dy^2/2)``.
-    The loop only sums ``dL/dsigma`` times ``dx, dy, dx^2, dx dy, dy^2``; the conic
-    is applied once afterwards. An entry's rows are one contiguous run of
-    pixels, walked as one flat loop (vector accumulators, one reduction).
+    Each entry sums :func:`~.maths.pixel_gradient_terms` over its pixels, then
+    applies its conic once (:func:`~.maths.store_partials`). An entry's rows
+    are one contiguous run of pixels, walked as one flat loop (vector
+    accumulators, one reduction).
     """
     offset = 0
     for e in range(first, last):
@@ -255,45 +249,35 @@ def _backward_tile(params, conic, entry_gaussian, entry_slot, entry_rows, first,
         n_pixels = np.int64(entry_rows[e, 1]) * TILE - k0
         for k in range(n_pixels):
             i = np.uint64(k0 + k)
-            a = alpha[np.uint64(offset + k)]
-            gor, gog, gob = grad_out[i], grad_out[i + _GREEN], grad_out[i + _BLUE]
-            gr += a * gor
-            gg += a * gog
-            gb += a * gob
-            ds = -a * (cr * gor + cg * gog + cb * gob)
-            dx = dx0 - cols[i]
-            dy = dy0 - rows[i]
-            dsx = ds * dx
-            dsy = ds * dy
-            sx += dsx
-            sy += dsy
-            sxx += dsx * dx
-            sxy += dsx * dy
-            syy += dsy * dy
-        A, B, C = conic[g, 0], conic[g, 1], conic[g, 2]
-        slot = entry_slot[e]
-        partials[slot, 0] = A * sx + B * sy
-        partials[slot, 1] = B * sx + C * sy
-        partials[slot, 2] = _HALF * sxx
-        partials[slot, 3] = sxy
-        partials[slot, 4] = _HALF * syy
-        partials[slot, 5] = gr
-        partials[slot, 6] = gg
-        partials[slot, 7] = gb
+            tx, ty, txx, txy, tyy, tr, tg, tb = pixel_gradient_terms(
+                alpha[np.uint64(offset + k)], grad_out[i], grad_out[i + _GREEN], grad_out[i + _BLUE],
+                cr, cg, cb, dx0 - cols[i], dy0 - rows[i])
+            sx += tx
+            sy += ty
+            sxx += txx
+            sxy += txy
+            syy += tyy
+            gr += tr
+            gg += tg
+            gb += tb
+        store_partials(partials, entry_slot[e], conic[g, 0], conic[g, 1], conic[g, 2], sx, sy, sxx, sxy, syy,
+                       gr, gg, gb)
         offset += n_pixels
 
 
 @numba.njit(parallel=True, cache=True, fastmath=_FASTMATH)
-def render_loss_backward(params, conic, tile_start, entry_gaussian, entry_slot, entry_rows,
-                         target_tiles, height, width, n_tiles_x, scratch, partials):
+def render_loss_backward(params, conic, tiles, target_tiles, height, width, n_tiles_x, scratch, partials):
     """Fused forward, MSE loss and backward over all tiles (ALGORITHM.md §2-§3; tutorial step 3).
 
-    ``target_tiles`` is the target image from :func:`image_to_tiles`. Writes
+    ``tiles`` are the :class:`~.binning.TileLists` of the Gaussians and
+    ``target_tiles`` the target image from :func:`image_to_tiles`. Writes
     per-entry gradient partials to ``partials`` (``(E, 8)``, indexed by slot)
     and returns the sum of squared errors of the clamped render.
     ``scratch`` is a :class:`TileScratch` sized for the longest tile list.
     """
     scale = np.float32(2.0 / (3.0 * height * width))
+    tile_start, entry_gaussian, entry_slot, entry_rows = \
+        tiles.tile_start, tiles.entry_gaussian, tiles.entry_slot, tiles.entry_rows
     n_tiles = tile_start.size - 1
     n_chunks = scratch.alpha.shape[0]
     chunk_sse = np.zeros(n_chunks)

@@ -31,7 +31,7 @@ from . import maths
 from .binning import check_entry_budget
 from .cuda_binning import DeviceTiles, count_tiles, scatter_entries, sort_lists
 from .cuda_device import LINEAR, blocks_for, device_function, exclusive_scan, sum_into, to_device, zero
-from .cuda_project import project_on_device
+from .cuda_project import DeviceProjection, project_on_device
 from .maths import SIGMA_CUTOFF, TILE, TILE_ROWS, kernel_grid_rows
 from .project import tile_grid
 
@@ -45,6 +45,9 @@ fast_exp = device_function(maths.fast_exp)
 sigma_of = device_function(maths.sigma_of)
 gaussian_tile_run = device_function(maths.gaussian_tile_run)
 gaussian_gradient = device_function(maths.gaussian_gradient)
+clamped_error = device_function(maths.clamped_error)
+pixel_gradient_terms = device_function(maths.pixel_gradient_terms)
+store_partials = device_function(maths.store_partials)
 
 
 @cuda.jit(device=True)
@@ -92,18 +95,11 @@ def _forward_kernel(params, conic, tile_start, entry_gaussian, n_tiles_x, image)
 
 
 @cuda.jit(device=True)
-def _clamped_error(out, target, scale):
-    """Squared error of ``clamp(out)`` and its MSE gradient (0 outside ``[0, 1]``, inclusive)."""
-    diff = min(max(out, _ZERO), _ONE) - target
-    grad = scale * diff if (out >= _ZERO and out <= _ONE) else _ZERO
-    return diff * diff, grad
-
-
-@cuda.jit(device=True)
 def _entry_partials(params, conic, ellipse, box, entry_gaussian, entry_slot, e, x0, y0, grad_out, partials):
     """Gradient partials ``(mx, my, A, B, C, r, g, b)`` of entry ``e`` over its tile (ALGORITHM.md §3).
 
-    The same sums, in the same pixel order, as the CPU's ``_backward_tile``.
+    The same sums (:func:`~.maths.pixel_gradient_terms`, then
+    :func:`~.maths.store_partials`), in the same pixel order, as the CPU's ``_backward_tile``.
     """
     g = entry_gaussian[e]
     k0, count = gaussian_tile_run(params, ellipse, box, g, x0, y0)
@@ -118,28 +114,17 @@ def _entry_partials(params, conic, ellipse, box, entry_gaussian, entry_slot, e, 
         s = sigma_of(half_A, B, half_C, dx, dy)
         if not (s >= _ZERO and s <= _CUTOFF):
             continue
-        a = fast_exp(-s)
-        gor, gog, gob = grad_out[0, i], grad_out[1, i], grad_out[2, i]
-        gr += a * gor
-        gg += a * gog
-        gb += a * gob
-        ds = -a * (cr * gor + cg * gog + cb * gob)
-        dsx = ds * dx
-        dsy = ds * dy
-        sx += dsx
-        sy += dsy
-        sxx += dsx * dx
-        sxy += dsx * dy
-        syy += dsy * dy
-    slot = entry_slot[e]
-    partials[slot, 0] = conic[g, 0] * sx + B * sy
-    partials[slot, 1] = B * sx + conic[g, 2] * sy
-    partials[slot, 2] = _HALF * sxx
-    partials[slot, 3] = sxy
-    partials[slot, 4] = _HALF * syy
-    partials[slot, 5] = gr
-    partials[slot, 6] = gg
-    partials[slot, 7] = gb
+        tx, ty, txx, txy, tyy, tr, tg, tb = pixel_gradient_terms(
+            fast_exp(-s), grad_out[0, i], grad_out[1, i], grad_out[2, i], cr, cg, cb, dx, dy)
+        sx += tx
+        sy += ty
+        sxx += txx
+        sxy += txy
+        syy += tyy
+        gr += tr
+        gg += tg
+        gb += tb
+    store_partials(partials, entry_slot[e], conic[g, 0], B, conic[g, 2], sx, sy, sxx, sxy, syy, gr, gg, gb)
 
 
 @cuda.jit
@@ -159,9 +144,9 @@ def _fused_kernel(params, conic, ellipse, box, tile_start, entry_gaussian, entry
     sse = _ZERO
     grad_out[0, tid] = grad_out[1, tid] = grad_out[2, tid] = _ZERO
     if x < width and y < height:
-        e_r, go_r = _clamped_error(r, target[0, y, x], scale)
-        e_g, go_g = _clamped_error(g, target[1, y, x], scale)
-        e_b, go_b = _clamped_error(b, target[2, y, x], scale)
+        e_r, go_r = clamped_error(r, target[0, y, x], scale)
+        e_g, go_g = clamped_error(g, target[1, y, x], scale)
+        e_b, go_b = clamped_error(b, target[2, y, x], scale)
         grad_out[0, tid], grad_out[1, tid], grad_out[2, tid] = go_r, go_g, go_b
         sse = e_r + e_g + e_b
     pixel_sse[tid] = sse
@@ -181,6 +166,30 @@ def _reduce_kernel(partials, gaussian_start, conic, grads):
     g = cuda.grid(1)
     if g < grads.shape[0]:
         gaussian_gradient(partials, gaussian_start[g], gaussian_start[g + 1], conic, g, grads)
+
+
+def render_forward(params, projection, tiles, n_tiles_x, image):
+    """Render the clamped image into the device ``image`` ``(3, H, W)`` (ALGORITHM.md §2), as the CPU's twin."""
+    _forward_kernel[tiles.tile_start.shape[0] - 1, _THREADS](params, projection.conic, tiles.tile_start,
+                                                               tiles.entry_gaussian, n_tiles_x, image)
+
+
+def render_loss_backward(params, projection, tiles, target, n_tiles_x, partials, tile_sse):
+    """Fused forward, MSE loss and per-entry partials (ALGORITHM.md §2-§3), as the CPU's twin.
+
+    Writes each tile's squared error to ``tile_sse`` and each entry's 8
+    partials to its slot of ``partials``.
+    """
+    scale = np.float32(2.0 / (3 * target.shape[1] * target.shape[2]))
+    _fused_kernel[tiles.tile_start.shape[0] - 1, _THREADS](
+        params, *projection, tiles.tile_start, tiles.entry_gaussian, tiles.entry_slot, target, n_tiles_x, scale,
+        partials, tile_sse)
+
+
+def reduce_gradients(partials, gaussian_start, conic, grads):
+    """Sum each Gaussian's partials into its ``(N, 8)`` gradient row, as the CPU's twin."""
+    if grads.shape[0]:
+        _reduce_kernel[blocks_for(grads.shape[0]), LINEAR](partials, gaussian_start, conic, grads)
 
 
 class CudaRasterizer:
@@ -215,17 +224,17 @@ class CudaRasterizer:
         return held[:rows]
 
     def project_and_bin(self, params, lam):
-        """:class:`DeviceTiles` of device ``params`` ``(N, 8)`` and ``lam`` ``(N,)``."""
+        """:class:`DeviceProjection` and :class:`DeviceTiles` of device ``params`` ``(N, 8)`` and ``lam`` ``(N,)``."""
         n = params.shape[0]
-        conic = self._buffer("conic", n, (3,), np.float32)
-        ellipse = self._buffer("ellipse", n, (4,), np.float32)
-        box = self._buffer("box", n, (4,), np.int32)
+        projection = DeviceProjection(self._buffer("conic", n, (3,), np.float32),
+                                      self._buffer("ellipse", n, (4,), np.float32),
+                                      self._buffer("box", n, (4,), np.int32))
         count = self._buffer("count", n, (), np.int64)
         gaussian_start = self._buffer("gaussian_start", n + 1, (), np.int64)
-        project_on_device(params, lam, self.n_tiles_x, self.n_tiles_y, conic, ellipse, box, count)
+        project_on_device(params, lam, self.n_tiles_x, self.n_tiles_y, projection, count)
         exclusive_scan(count, gaussian_start)
         zero(self._tile_count)
-        count_tiles(params, ellipse, box, self.n_tiles_x, self._tile_count)
+        count_tiles(params, projection, self.n_tiles_x, self._tile_count)
         exclusive_scan(self._tile_count, self._tile_start)
         n_entries = int(self._tile_start[self.n_tiles:].copy_to_host()[0])
         check_entry_budget(n_entries, n)
@@ -233,16 +242,14 @@ class CudaRasterizer:
         entry_slot = self._buffer("entry_slot", n_entries, (), np.int32)
         if n_entries:
             zero(self._cursor)
-            scatter_entries(params, ellipse, box, self.n_tiles_x, gaussian_start, self._tile_start, self._cursor,
+            scatter_entries(params, projection, self.n_tiles_x, gaussian_start, self._tile_start, self._cursor,
                             entry_gaussian, entry_slot)
             sort_lists(self._tile_start, entry_gaussian, entry_slot)
-        return DeviceTiles(conic, ellipse, box, self._tile_start, entry_gaussian, entry_slot, gaussian_start, n_entries)
+        return projection, DeviceTiles(self._tile_start, entry_gaussian, entry_slot, gaussian_start, n_entries)
 
     def render_on_device(self, params, lam, image):
         """Clamped render of device ``params``/``lam`` into the device ``image`` ``(3, H, W)``."""
-        tiles = self.project_and_bin(params, lam)
-        _forward_kernel[self.n_tiles, _THREADS](params, tiles.conic, tiles.tile_start, tiles.entry_gaussian,
-                                                self.n_tiles_x, image)
+        render_forward(params, *self.project_and_bin(params, lam), self.n_tiles_x, image)
         return image
 
     def set_target(self, target):
@@ -251,15 +258,11 @@ class CudaRasterizer:
 
     def loss_and_gradients_on_device(self, params, lam, grads, sse):
         """Fill device ``grads`` ``(N, 8)`` with ``dL/dparams`` of the MSE and ``sse[0]`` with the squared error."""
-        tiles = self.project_and_bin(params, lam)
+        projection, tiles = self.project_and_bin(params, lam)
         partials = self._buffer("partials", max(tiles.n_entries, 1), (8,), np.float32)
-        scale = np.float32(2.0 / self.n_values)
-        _fused_kernel[self.n_tiles, _THREADS](params, tiles.conic, tiles.ellipse, tiles.box, tiles.tile_start,
-                                              tiles.entry_gaussian, tiles.entry_slot, self.target,
-                                              self.n_tiles_x, scale, partials, self._tile_sse)
+        render_loss_backward(params, projection, tiles, self.target, self.n_tiles_x, partials, self._tile_sse)
         sum_into(self._tile_sse, sse)
-        if params.shape[0]:
-            _reduce_kernel[blocks_for(params.shape[0]), LINEAR](partials, tiles.gaussian_start, tiles.conic, grads)
+        reduce_gradients(partials, tiles.gaussian_start, projection.conic, grads)
 
     def render(self, params, lam, out=None):
         """Clamped render ``(3, H, W)`` float32 on the host, into ``out`` when given."""

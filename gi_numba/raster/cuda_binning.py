@@ -68,11 +68,13 @@ def _sort_lists_kernel(tile_start, entry_gaussian, entry_slot):
 
 
 class DeviceTiles(NamedTuple):
-    """Projection and tile lists on the device; arrays as in :func:`~.binning.bin_gaussians`."""
+    """The tile lists on the device: the arrays of :class:`~.binning.TileLists` but ``entry_rows``.
 
-    conic: object
-    ellipse: object
-    box: object
+    The kernels find an entry's rows from its Gaussian's ellipse
+    (:func:`~.maths.gaussian_tile_run`). ``n_entries`` is the lists' length,
+    known on the host.
+    """
+
     tile_start: object
     entry_gaussian: object
     entry_slot: object
@@ -80,14 +82,16 @@ class DeviceTiles(NamedTuple):
     n_entries: int
 
 
-def count_tiles(params, ellipse, box, n_tiles_x, tile_count):
+def count_tiles(params, projection, n_tiles_x, tile_count):
     """Add to the device array ``tile_count`` each tile's number of Gaussians (``tile_count`` starts at 0)."""
+    _, ellipse, box = projection
     if box.shape[0]:
         _count_tiles_kernel[blocks_for(box.shape[0]), LINEAR](params, ellipse, box, n_tiles_x, tile_count)
 
 
-def scatter_entries(params, ellipse, box, n_tiles_x, gaussian_start, tile_start, cursor, entry_gaussian, entry_slot):
+def scatter_entries(params, projection, n_tiles_x, gaussian_start, tile_start, cursor, entry_gaussian, entry_slot):
     """Append every Gaussian to its tiles' lists (``cursor`` starts at 0); :func:`sort_lists` fixes their order."""
+    _, ellipse, box = projection
     _scatter_kernel[blocks_for(box.shape[0]), LINEAR](params, ellipse, box, n_tiles_x, gaussian_start, tile_start,
                                                        cursor, entry_gaussian, entry_slot)
 

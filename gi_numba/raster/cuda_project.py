@@ -5,6 +5,8 @@ Each thread computes its Gaussian's conic, ellipse extent and tile box with
 its box its ellipse reaches (its entries), so binning can size its lists.
 """
 
+from typing import NamedTuple
+
 from numba import cuda
 
 from . import maths
@@ -13,6 +15,18 @@ from .cuda_device import LINEAR, blocks_for, device_function
 project_one = device_function(maths.project_one)
 gaussian_band_rows = device_function(maths.gaussian_band_rows)
 band_tile_rows = device_function(maths.band_tile_rows)
+
+
+class DeviceProjection(NamedTuple):
+    """Device arrays of the projection, as :func:`~.project.project_gaussians` returns on the host.
+
+    ``conic`` ``(N, 3)`` float32, ``ellipse`` ``(N, 4)`` float32 and the tile
+    ``box`` ``(N, 4)`` int32 ``(tx0, tx1, ty0, ty1)``.
+    """
+
+    conic: object
+    ellipse: object
+    box: object
 
 
 @cuda.jit(device=True)
@@ -47,8 +61,7 @@ def _project_kernel(params, lam, n_tiles_x, n_tiles_y, conic, ellipse, box, coun
     count[g] = total
 
 
-def project_on_device(params, lam, n_tiles_x, n_tiles_y, conic, ellipse, box, count):
-    """Fill the device arrays ``conic``, ``ellipse``, ``box`` and ``count`` for device ``params`` and ``lam``."""
+def project_on_device(params, lam, n_tiles_x, n_tiles_y, projection, count):
+    """Fill the :class:`DeviceProjection` and ``count`` for device ``params`` and ``lam``."""
     if params.shape[0]:
-        _project_kernel[blocks_for(params.shape[0]), LINEAR](params, lam, n_tiles_x, n_tiles_y, conic, ellipse,
-                                                              box, count)
+        _project_kernel[blocks_for(params.shape[0]), LINEAR](params, lam, n_tiles_x, n_tiles_y, *projection, count)

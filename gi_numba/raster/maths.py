@@ -34,6 +34,8 @@ _inline = dict(cache=True, inline="always", fastmath=True)
 # float32 constants: a float64 literal would promote the hot loops to float64.
 _SIXTEENTH = np.float32(0.0625)
 _ZERO = np.float32(0.0)
+_ONE = np.float32(1.0)
+_HALF = np.float32(0.5)
 
 #: Coefficients of the degree-4 polynomial of ``exp(y)`` on ``[-ln 255 / 16, 0]``
 #: with the smallest largest relative error (8.1e-8), found by Lawson's
@@ -290,6 +292,51 @@ def sigma_of(half_A, B, half_C, dx, dy):
     """
     b_dy, c_dy2 = row_terms(B, half_C, dy)
     return sigma_in_row(half_A, b_dy, c_dy2, dx)
+
+
+@numba.njit(**_inline)
+def clamped_error(out, target, scale):
+    """A pixel channel's squared error of ``clamp(out, 0, 1)`` and its MSE gradient ``dL/d(out)`` (ALGORITHM.md §3).
+
+    ``scale`` is ``2 / (3 H W)``. The clamp passes gradient only where
+    ``0 <= out <= 1``, inclusive as PyTorch's ``clamp`` is (an all-zero start
+    with colours 0 could never move otherwise).
+    """
+    diff = min(max(out, _ZERO), _ONE) - target
+    return diff * diff, (scale * diff if (out >= _ZERO and out <= _ONE) else _ZERO)
+
+
+@numba.njit(**_inline)
+def pixel_gradient_terms(a, go_r, go_g, go_b, cr, cg, cb, dx, dy):
+    """One pixel's terms of an entry's backward sums (ALGORITHM.md §3).
+
+    With ``d = mu - p``, ``dL/dsigma = -alpha (col . dL/d(out))``; returns
+    ``dL/dsigma`` times ``(dx, dy, dx^2, dx dy, dy^2)`` and ``alpha dL/d(out)``
+    per channel. An entry sums them over its pixels, then
+    :func:`store_partials` applies its conic once.
+    """
+    ds = -a * (cr * go_r + cg * go_g + cb * go_b)
+    dsx = ds * dx
+    dsy = ds * dy
+    return dsx, dsy, dsx * dx, dsx * dy, dsy * dy, a * go_r, a * go_g, a * go_b
+
+
+@numba.njit(**_inline)
+def store_partials(partials, slot, A, B, C, sx, sy, sxx, sxy, syy, gr, gg, gb):
+    """Write an entry's partials ``(mx, my, A, B, C, r, g, b)`` from its summed :func:`pixel_gradient_terms`.
+
+    The conic ``(A, B, C)`` is applied once per entry:
+    ``dsigma/dmu = (A dx + B dy, B dx + C dy)`` and
+    ``dsigma/d(A, B, C) = (dx^2/2, dx dy, dy^2/2)``.
+    """
+    partials[slot, 0] = A * sx + B * sy
+    partials[slot, 1] = B * sx + C * sy
+    partials[slot, 2] = _HALF * sxx
+    partials[slot, 3] = sxy
+    partials[slot, 4] = _HALF * syy
+    partials[slot, 5] = gr
+    partials[slot, 6] = gg
+    partials[slot, 7] = gb
 
 
 @numba.njit(**_inline)

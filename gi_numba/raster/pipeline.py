@@ -38,10 +38,10 @@ class CpuRasterizer:
     def render(self, params, lam, out=None):
         """Clamped render ``(3, H, W)`` float32, into ``out`` when given."""
         params = np.ascontiguousarray(params, np.float32)
-        conic, (tile_start, entry_gaussian, _, entry_rows, _) = self._project_and_bin(params, lam)
+        conic, tiles = self._project_and_bin(params, lam)
         if out is None:
             out = np.empty((3, self.height, self.width), np.float32)
-        render_forward(params, conic, tile_start, entry_gaussian, entry_rows, self.n_tiles_x, self._scratch, out)
+        render_forward(params, conic, tiles, self.n_tiles_x, self._scratch, out)
         return out
 
     def set_target(self, target):
@@ -52,14 +52,12 @@ class CpuRasterizer:
 
     def loss_and_gradients(self, params, lam):
         """Sum of squared errors of the clamped render and ``dL/dparams`` ``(N, 8)`` of the MSE."""
-        conic, (tile_start, entry_gaussian, entry_slot, entry_rows, gaussian_start) = \
-            self._project_and_bin(params, lam)
-        n_entries = entry_gaussian.size
+        conic, tiles = self._project_and_bin(params, lam)
+        n_entries = tiles.entry_gaussian.size
         if self._partials.shape[0] < n_entries:
             self._partials = aligned_zeros((int(n_entries * 1.25) + 64, 8))
-        sse = render_loss_backward(params, conic, tile_start, entry_gaussian, entry_slot, entry_rows,
-                                   self._target_tiles, self.height, self.width, self.n_tiles_x,
-                                   self._scratch, self._partials)
+        sse = render_loss_backward(params, conic, tiles, self._target_tiles, self.height, self.width,
+                                   self.n_tiles_x, self._scratch, self._partials)
         grads = np.empty_like(params)
-        reduce_gradients(self._partials, gaussian_start, conic, grads)
+        reduce_gradients(self._partials, tiles.gaussian_start, conic, grads)
         return sse, grads
