@@ -55,7 +55,8 @@ def main(argv=None):
 
     rows = []
     if not args.json:
-        print(f"model={args.model} recipe={args.recipe or 'default'} densify={args.densify} caf={args.caf} seed={args.seed} "
+        print(f"model={args.model} recipe={args.recipe or 'default'} densify={args.densify} caf={args.caf} "
+              f"seed={args.seed} "
               f"threads={numba.get_num_threads()}")
         print(f"{'image':12} {'N':>6} {'iters':>6} {'PSNR':>7} {'MS-SSIM':>8} {'fit s':>7} {'ms/it':>6} {'render ms':>9} "
               f"{'fma ms':>6} {'cores':>5}")

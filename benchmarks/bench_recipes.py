@@ -96,7 +96,8 @@ def main():
           f"{' | '.join(f'kodim{i:02d}' for i in images)} |")
     print("|---|---|---|---|---|" + "---|" * len(images))
     for label, row in table.items():
-        print(f"| {label} | {row['psnr']:.3f} | {row['seconds']:.1f} | {row['iterations']:.0f} | {row['gaussians']:.0f} | "
+        print(f"| {label} | {row['psnr']:.3f} | {row['seconds']:.1f} | {row['iterations']:.0f} | "
+              f"{row['gaussians']:.0f} | "
               + " | ".join(f"{p:.2f}" for p in row["per_image"]) + " |")
 
 

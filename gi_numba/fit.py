@@ -69,7 +69,7 @@ class FitSettings:
     target_psnr: float | None = None
 
     def __post_init__(self):
-        """Fill in the recipe's and the model's defaults; :class:`GIError` for an option out of range, before any work."""
+        """Fill in the recipe's and the model's defaults; :class:`GIError` for an option out of range."""
         model = parameterisation(self.model)
         if self.recipe is None:
             self.recipe = DEFAULT_RECIPE if model is DIRECT else PAPER.name

@@ -11,7 +11,7 @@ from gi_numba.fit import FitDiverged
 
 
 def test_fit_reaches_the_measured_quality(small_crop):
-    """96x64 crop, 300 Gaussians, 3000 iterations of the paper's recipe: measured 30.09 dB when this test was written."""
+    """96x64 crop, 300 Gaussians, 3000 iterations of the paper's recipe: measured 30.09 dB when written."""
     model = gi_numba.fit(small_crop, 300, iterations=3000, seed=0, recipe="paper")
     assert model.n_gaussians <= 300 and model.n_gaussians > 280
     assert model.psnr > 29.6

@@ -1,7 +1,8 @@
 """The paper's ablation (its Figure 6): each GaussianImage++ component added to each parameterisation.
 
 Every variant fits the same images with the same budget, iterations and
-seed, with the paper's recipe (:data:`~gi_numba.recipes.PAPER`); the table reports PSNR, MS-SSIM and fit time per variant (mean over
+seed, with the paper's recipe (:data:`~gi_numba.recipes.PAPER`); the table
+reports PSNR, MS-SSIM and fit time per variant (mean over
 images) and each variant's gain over GaussianImage with a Cholesky
 covariance, the paper's baseline.
 """

@@ -74,7 +74,7 @@ def classic_point(codec, image, target, quality, repeats=3):
 
 
 def our_method(recipe=None):
-    """Our codec's method name in the points table: ``gi++``, or ``gi++ (paper)`` with a recipe other than the default."""
+    """Our codec's name in the points table: ``gi++``, or ``gi++ (paper)`` with a recipe other than the default."""
     return OURS if recipe in (None, DEFAULT_RECIPE) else f"{OURS} ({recipe})"
 
 
