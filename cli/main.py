@@ -233,7 +233,8 @@ def _info_compressed(data, max_pixels, as_json):
 def compress_command(
     image: Optional[Path] = typer.Argument(None, help="Image to compress ('-': standard input)."),
     n: Optional[int] = typer.Option(None, "-n", "--n-gaussians", help="Number of Gaussians (sets the rate)."),
-    bpp: Optional[float] = typer.Option(None, "--bpp", help="Target rate in bits per pixel (chooses N)."),
+    bpp: Optional[float] = typer.Option(None, "--bpp", help="Target rate in bits per pixel (chooses N from a "
+                                        "short pilot encode; within 10%)."),
     target_psnr: Optional[float] = typer.Option(None, "--psnr", help="Smallest file found that decodes at this "
                                                 "PSNR in dB or more (chooses N; up to six encodes)."),
     recipe: Optional[str] = RECIPE_OPTION,
