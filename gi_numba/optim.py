@@ -50,13 +50,23 @@ def adam_step_sizes(lrs, beta1, beta2, eps, step):
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
-def _adam_kernel(params, grads, m, v, lrs, beta1, beta2, eps, step):
+def _adam_kernel(params, grads, m, v, lr, beta1, beta2, eps, step):
+    """One Adam update in place on flat float32 arrays, one learning rate for all."""
+    step_size, inv_sqrt_bias2, b1, b2, rest1, rest2, e = adam_constants(lr, beta1, beta2, eps, step)
+    for i in range(params.size):
+        params[i], m[i], v[i] = adam_update(params[i], grads[i], m[i], v[i], step_size, inv_sqrt_bias2,
+                                            b1, b2, rest1, rest2, e)
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
+def _adam_columns_kernel(params, grads, m, v, lrs, beta1, beta2, eps, step):
     """One Adam update in place on ``(N, C)`` float32 arrays, column ``c`` with learning rate ``lrs[c]``."""
     step_sizes, inv_sqrt_bias2, b1, b2, rest1, rest2, e = adam_step_sizes(lrs, beta1, beta2, eps, step)
-    for i in range(params.shape[0]):
-        for c in range(params.shape[1]):
-            params[i, c], m[i, c], v[i, c] = adam_update(params[i, c], grads[i, c], m[i, c], v[i, c],
-                                                         step_sizes[c], inv_sqrt_bias2, b1, b2, rest1, rest2, e)
+    per_value = np.empty(params.shape, np.float32)
+    per_value[:] = step_sizes  # one step size per value, so the update below is one flat vector loop
+    p, g, m1, v1, sizes = params.reshape(-1), grads.reshape(-1), m.reshape(-1), v.reshape(-1), per_value.reshape(-1)
+    for i in range(p.size):
+        p[i], m1[i], v1[i] = adam_update(p[i], g[i], m1[i], v1[i], sizes[i], inv_sqrt_bias2, b1, b2, rest1, rest2, e)
 
 
 def column_rates(lr, n_columns):
@@ -89,15 +99,17 @@ class Adam:
         return cls(np.zeros_like(params, np.float32), np.zeros_like(params, np.float32), **kwargs)
 
     def step(self, params, grads, lr):
-        """Update ``params`` (``(N,)`` or ``(N, C)``) in place from ``grads``.
+        """Update ``params`` in place from ``grads``.
 
-        ``lr`` is one learning rate, or one per column (per attribute).
+        ``lr`` is one learning rate, or one per column of ``(N, C)`` parameters (per attribute).
         """
         self.step_count += 1
-        rows = params.shape[0]
-        params, grads, m, v = (a.reshape(rows, -1) for a in (params, grads, self.m, self.v))
-        _adam_kernel(params, grads, m, v, column_rates(lr, params.shape[1]), self.beta1, self.beta2, self.eps,
-                     float(self.step_count))
+        if np.ndim(lr) == 0:
+            _adam_kernel(params.reshape(-1), grads.reshape(-1), self.m.reshape(-1), self.v.reshape(-1),
+                         float(lr), self.beta1, self.beta2, self.eps, float(self.step_count))
+            return
+        _adam_columns_kernel(params, grads, self.m, self.v, column_rates(lr, params.shape[1]), self.beta1,
+                             self.beta2, self.eps, float(self.step_count))
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
