@@ -7,6 +7,7 @@ target is imported). It prints one JSON object with the differences found.
 
 import json
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,35 @@ from gi_numba.training import HostTraining, train  # noqa: E402
 #: Iterations of the simulated fit (it grows every iteration, halving the learning rate every 2) and of its QAT.
 FIT_ITERATIONS = 6
 QAT_ITERATIONS = 2
+
+
+def make_shared_arrays_thread_safe():
+    """Make the simulator's ``cuda.shared.array`` give every thread of a block the same array.
+
+    The simulator (numba-cuda 0.30) looks the block's array up by calling
+    line and creates it when missing, without a lock: two threads switched
+    between the lookup and the store get two arrays, and the block then reads
+    uninitialised memory (a CI run failed so, once threads switched every
+    0.1 ms). This replacement does the same lookup under a lock.
+    """
+    from numba.cuda.simulator import kernelapi
+    from numba.np import numpy_support
+    from numba.core import types
+    lock = threading.Lock()
+
+    def array(self, shape, dtype, alignment=None):
+        if shape == 0 or alignment is not None:
+            raise RuntimeError("the kernels use static, unaligned shared arrays only")
+        if isinstance(dtype, types.Type):
+            dtype = numpy_support.as_dtype(dtype)
+        caller = sys._getframe(1)
+        key = (caller.f_code.co_filename, caller.f_lineno)
+        with lock:
+            if key not in self._allocations:
+                self._allocations[key] = np.empty(shape, dtype)
+            return self._allocations[key]
+
+    kernelapi.FakeCUDAShared.array = array
 
 
 def relative_difference(actual, expected):
@@ -136,6 +166,7 @@ if __name__ == "__main__":
     # The simulator runs each GPU thread as a Python thread and polls them all from a Python loop;
     # switching the GIL every 0.1 ms instead of 5 ms made one fused training pass on 40x24 take 26 s, not 180 s.
     sys.setswitchinterval(1e-4)
+    make_shared_arrays_thread_safe()
     height, width, n = 24, 40, 30
     cases = [compare_kernels(height, width, n, seed) for seed in (0, 1)]
     image = np.random.default_rng(9).uniform(size=(height, width, 3)).astype(np.float32)
