@@ -46,7 +46,7 @@ def parse_value(key, value):
         return None
     if key == "lr_scale":
         return tuple(float(v) for v in value.split("/"))
-    if key == "schedule":
+    if key in ("schedule", "grow_colour", "encode_grow_colour"):
         return value
     if key == "iterations":
         return int(value)

@@ -322,3 +322,10 @@ class DeviceTrainState:
         params, lam, _, _ = self.live
         self.rasterizer.render_on_device(params, lam, self.image)
         return largest_error_pixels_on_device(self.image, self.rasterizer.target, k)
+
+    def residual_colours(self, ys, xs):
+        """``target - render`` at pixels ``(ys, xs)`` (``(k, 3)``): the colours that would draw it (identity map)."""
+        params, lam, _, _ = self.live
+        self.rasterizer.render_on_device(params, lam, self.image)
+        render, target = self.image.copy_to_host(), self.rasterizer.target.copy_to_host()
+        return (target[:, ys, xs] - render[:, ys, xs]).T.copy()

@@ -15,6 +15,10 @@ four methods and no state that a call could leave behind:
     one optimiser step on the map's own numbers (nothing for most maps).
 ``snapshot()``
     a copy of the map's own numbers, kept with the best state (or ``None``).
+``trained_colours(colours)``
+    the trained colour numbers that draw as ``colours`` (``(k, 3)``), as near
+    as the map can come: how densification starts a Gaussian at a colour
+    (only maps of phases that grow have it; quantisation-aware training does not grow).
 
 :class:`IdentityMap` is GaussianImage++'s representation fit;
 :class:`SigmoidColourMap` the codec's warm-up; :class:`ParameterMap` the
@@ -22,18 +26,32 @@ GaussianImage baselines; :class:`gi_numba.quantize.QuantizedMap`
 quantisation-aware training.
 """
 
+import numpy as np
+
 from .layout import COLOUR
 from .parameterisation import sigmoid
 
+#: Drawn colours a sigmoid map can start a Gaussian at: logits within about +-4.6.
+SIGMOID_START_RANGE = (0.01, 0.99)
+
+
+def start_logits(colours):
+    """Logits of ``colours`` clipped to :data:`SIGMOID_START_RANGE` (where the sigmoid still learns)."""
+    clipped = np.clip(np.asarray(colours, np.float64), *SIGMOID_START_RANGE)
+    return np.log(clipped / (1.0 - clipped)).astype(np.float32)
+
 
 class Map:
-    """What the maps without numbers of their own share: nothing to step, nothing to snapshot."""
+    """What the maps without numbers of their own share: nothing to step or snapshot, colours trained as drawn."""
 
     def step(self, own_grads, iteration):
         pass
 
     def snapshot(self):
         return None
+
+    def trained_colours(self, colours):
+        return np.asarray(colours, np.float32)
 
 
 class IdentityMap(Map):
@@ -58,6 +76,9 @@ class SigmoidColourMap(Map):
     def backward(self, grads, colours):
         grads[:, COLOUR] *= colours * (1.0 - colours)
         return grads, None
+
+    def trained_colours(self, colours):
+        return start_logits(colours)
 
 
 class ParameterMap(Map):

@@ -30,7 +30,11 @@ class Recipe:
     fraction of the iterations (1: every ``iterations / 10``, §5).
     ``plateau`` (a fraction of the iterations, or ``None``) ends a fit whose
     best PSNR gained less than ``min_gain`` dB over that many iterations, once
-    the last growth step is behind it.
+    the last growth step is behind it. ``grow_colour`` is how a grown
+    Gaussian's trained colour starts in a representation fit, and
+    ``encode_grow_colour`` in the codec's warm-up (colours as logits):
+    ``"zero"`` (§5; a logit of 0 draws mid-grey) or ``"residual"`` (what the
+    render lacks at its pixel, :meth:`~gi_numba.maps.Map.trained_colours`).
     """
 
     name: str
@@ -42,10 +46,19 @@ class Recipe:
     growth_fraction: float = 1.0
     plateau: float | None = None
     min_gain: float = 0.01
+    grow_colour: str = "zero"
+    encode_grow_colour: str = "zero"
 
     def __post_init__(self):
         if self.schedule not in ("step", "cosine"):
             raise GIError(f"unknown learning-rate schedule {self.schedule!r}; choose step or cosine")
+        for start in (self.grow_colour, self.encode_grow_colour):
+            if start not in ("zero", "residual"):
+                raise GIError(f"unknown colour of grown Gaussians {start!r}; choose zero or residual")
+
+    def residual_colours(self, sigmoid_colours):
+        """Whether grown Gaussians start at the residual colour, in an encode's warm-up or in a fit."""
+        return (self.encode_grow_colour if sigmoid_colours else self.grow_colour) == "residual"
 
     def with_changes(self, **changes):
         """This recipe with some fields changed (benchmarks' ablations)."""
@@ -77,8 +90,10 @@ PAPER = Recipe("paper")
 
 #: The project's default (docs/recipes.md has the measurements behind each field): the paper's
 #: schedule shape over 12 000 iterations, with learning rates 0.15 for positions and covariances and
-#: 0.05 for colours, stopping early if the last stretch gains under 0.01 dB per 600 iterations.
-FAST = Recipe("fast", iterations=12_000, lr=0.1, lr_scale=(1.5, 1.5, 0.5), plateau=0.05, min_gain=0.01)
+#: 0.05 for colours, stopping early if the last stretch gains under 0.01 dB per 600 iterations; in an
+#: encode's warm-up, grown Gaussians start at the colour the render lacks instead of grey.
+FAST = Recipe("fast", iterations=12_000, lr=0.1, lr_scale=(1.5, 1.5, 0.5), plateau=0.05, min_gain=0.01,
+              encode_grow_colour="residual")
 
 RECIPES = {recipe.name: recipe for recipe in (PAPER, FAST)}
 DEFAULT_RECIPE = "fast"

@@ -23,7 +23,8 @@ a GPU. Both offer the same methods:
     keep the current state as the best, and give it back (host arrays);
 ``step(lr, iteration)``
     one optimiser step with the gradients of the last ``loss_and_flag``;
-``largest_errors(k)``, ``prune_non_positive_definite()``, ``add_gaussians(params, lam)``
+``largest_errors(k)``, ``residual_colours(ys, xs)``, ``prune_non_positive_definite()``,
+``add_gaussians(params, lam)``
     what the densification strategy needs (:mod:`gi_numba.strategy`).
 """
 
@@ -244,6 +245,12 @@ class HostTraining:
         drawn, drawn_lam, _ = self.mapping.forward(self.state.params, self.state.lam)
         render = self.rasterizer.render(drawn, drawn_lam).transpose(1, 2, 0)
         return largest_error_pixels(render, self.target, k)
+
+    def residual_colours(self, ys, xs):
+        """Trained colours that would draw ``target - render`` at pixels ``(ys, xs)`` (``(k, 3)``)."""
+        drawn, drawn_lam, _ = self.mapping.forward(self.state.params, self.state.lam)
+        render = self.rasterizer.render(drawn, drawn_lam)
+        return self.mapping.trained_colours(self.target[ys, xs] - render[:, ys, xs].T)
 
     def prune_non_positive_definite(self):
         return self.state.prune_non_positive_definite()

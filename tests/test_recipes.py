@@ -7,7 +7,7 @@ import pytest
 
 import gi_numba
 from gi_numba.errors import GIError
-from gi_numba.fit import FitSettings, representation_phase
+from gi_numba.fit import FitSettings, fit_target, representation_phase
 from gi_numba.optim import CosineDecay, StepDecay
 from gi_numba.recipes import FAST, PAPER, recipe_named
 from gi_numba.training import StopRule
@@ -97,3 +97,18 @@ def test_the_default_recipe_beats_the_paper_at_the_same_short_budget(parrots):
 
 def test_recipe_lookup():
     assert recipe_named("paper") is PAPER and recipe_named(FAST) is FAST
+
+
+def test_the_default_encode_warm_up_grows_gaussians_that_stay(parrots):
+    """Compression warm-up (colours as logits), 1 000 Gaussians, 2 000 iterations of the default recipe.
+
+    Grown at logit 0 (mid-grey), most new Gaussians collapse and are pruned;
+    grown at the colour the render lacks, they stay. Measured: 543 kept,
+    28.94 dB against 936 kept, 33.60 dB.
+    """
+    fits = {start: fit_target(parrots, 3, FitSettings(1000, iterations=2000, sigmoid_colours=True,
+                                                      recipe=FAST.with_changes(encode_grow_colour=start)))
+            for start in ("zero", "residual")}
+    assert FAST.encode_grow_colour == "residual" and not PAPER.residual_colours(True)
+    assert fits["residual"].n_gaussians > 900 > 600 > fits["zero"].n_gaussians
+    assert fits["residual"].psnr > fits["zero"].psnr + 3.0

@@ -5,6 +5,7 @@ from functools import partial
 
 import numpy as np
 
+from gi_numba.maps import SIGMOID_START_RANGE, IdentityMap, SigmoidColourMap
 from gi_numba.optim import Adan
 from gi_numba.parameterisation import Cholesky
 from gi_numba.strategy import (DensifyStrategy, PruneStrategy, Strategy, TrainState, add_gaussians,
@@ -180,3 +181,38 @@ def test_baseline_strategy_prunes_by_the_drawn_covariance_and_grows_in_its_param
     drawn = model.draw(state.params, 32, 48)
     assert state.n_gaussians == 40
     np.testing.assert_allclose(drawn[19:, 0], np.arange(21) % 48, atol=1e-3)
+
+
+def _host_training(height, width, strategy, mapping, target):
+    from gi_numba.raster.pipeline import CpuRasterizer
+    from gi_numba.training import HostTraining
+    rasterizer = CpuRasterizer(height, width)
+    rasterizer.set_target(target.transpose(2, 0, 1))
+    return HostTraining(strategy.initial_state(np.random.default_rng(0)), rasterizer, target, mapping)
+
+
+def test_residual_growth_starts_new_gaussians_at_what_the_render_lacks():
+    height, width = 20, 30
+    target = np.random.default_rng(4).uniform(0.2, 0.8, (height, width, 3)).astype(np.float32)
+    for mapping, drawn_colour in ((IdentityMap(), lambda c: c),
+                                  (SigmoidColourMap(), lambda c: 1.0 / (1.0 + np.exp(-c.astype(np.float64))))):
+        strategy = DensifyStrategy(60, height, width, iterations=1000, residual_colours=True)
+        training = _host_training(height, width, strategy, mapping, target)
+        drawn, lam, _ = mapping.forward(training.state.params, training.state.lam)
+        render = training.rasterizer.render(drawn, lam).transpose(1, 2, 0)
+        n0 = training.n_gaussians
+        assert strategy.grow(training, 100, training.largest_errors, np.random.default_rng(1))
+        new = training.state.params[n0:]
+        xs, ys = new[:, 0].astype(int), new[:, 1].astype(int)
+        lacking = np.clip(target[ys, xs] - render[ys, xs], *SIGMOID_START_RANGE) if isinstance(
+            mapping, SigmoidColourMap) else target[ys, xs] - render[ys, xs]
+        assert np.abs(lacking).min() > 0.01
+        np.testing.assert_allclose(drawn_colour(new[:, 5:]), lacking, rtol=1e-5, atol=1e-6)
+
+
+def test_sigmoid_map_starts_colours_at_their_clipped_logits():
+    colours = np.array([[0.5, 0.0, 1.0], [0.25, -3.0, 0.99]], np.float32)
+    logits = SigmoidColourMap().trained_colours(colours)
+    np.testing.assert_allclose(1.0 / (1.0 + np.exp(-logits.astype(np.float64))),
+                               np.clip(colours, 0.01, 0.99), rtol=1e-6)
+    assert np.array_equal(IdentityMap().trained_colours(colours), colours)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..defaults import GROW_BATCH, GROWTH_STEPS, ITERATIONS
+from ..layout import COLOUR
 from ..parameterisation import positive_definite
 from .base import PruneStrategy
 
@@ -23,6 +24,9 @@ class DensifyStrategy(PruneStrategy):
     iterations and grows every ``grow_every`` before ``growth_until``
     (default: ``iterations``); ``grow_every`` defaults to ``iterations // 10``
     (5 000 for the paper's 50 000), so a short fit still reaches its budget.
+    New Gaussians start with colour 0 (§5) or, with ``residual_colours``, with
+    the colour that makes the current render exact at their pixel (the
+    default recipe's, docs/recipes.md).
     Tutorial: steps 5 (growth, pruning) and 6 (filters) of docs/tutorial.md.
     """
 
@@ -30,6 +34,7 @@ class DensifyStrategy(PruneStrategy):
     grow_every: int | None = None
     grow_batch: int = GROW_BATCH
     growth_until: int | None = None
+    residual_colours: bool = False
 
     def __post_init__(self):
         if self.grow_every is None:
@@ -64,6 +69,8 @@ class DensifyStrategy(PruneStrategy):
             return False
         ys, xs = largest_errors(k)
         new = self.parameterisation.at_pixels(xs, ys, rng, self.height, self.width)
+        if self.residual_colours:
+            new[:, COLOUR] = state.residual_colours(ys, xs)
         new = new[positive_definite(self.parameterisation.covariance(new))]
         if not new.shape[0]:
             return False
