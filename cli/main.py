@@ -239,7 +239,9 @@ def compress_command(
                                                 "PSNR in dB or more (chooses N; up to six encodes)."),
     recipe: Optional[str] = RECIPE_OPTION,
     iterations: Optional[int] = ITERATIONS_OPTION,
-    qat_iterations: Optional[int] = typer.Option(None, "--qat-iterations", help="QAT iterations [0.2 x iterations]."),
+    qat_iterations: Optional[int] = typer.Option(
+        None, "--qat-iterations", help="QAT iterations [paper recipe: 0.2 x iterations, after them; fast: the last "
+                                       "0.1 of them]."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     output: Optional[Path] = typer.Option(None, "-o", "--output",
                                           help="Output file [IMAGE name].gi; '-': standard output [for IMAGE '-']."),

@@ -17,12 +17,12 @@ Decoding needs nothing but the bytes: parse, de-quantise, render.
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from . import bitstream
-from .defaults import QAT_FRACTION, fixed_bits_per_gaussian
+from .defaults import fixed_bits_per_gaussian
 from .errors import GIError
 from .fit import FitSettings, as_target, fit_target, representation_phase
 from .interrupt import catching_sigint
@@ -55,11 +55,13 @@ def compress(image, n_gaussians, iterations=None, qat_iterations=None, seed=0, *
              backend="cpu", progress=None, progress_every=100, return_report=False, max_pixels=None):
     """Encode an image with ``n_gaussians`` Gaussians into ``.gi`` bytes.
 
-    ``iterations`` of representation fitting (default: the ``recipe``'s,
-    :mod:`gi_numba.recipes`; ``"paper"`` is ALGORITHM.md §6 exactly) are
-    followed by ``qat_iterations`` (default ``0.2 * iterations``) of
-    quantisation-aware training; ``0`` skips it (plain post-training
-    quantisation). ``lr`` defaults to the recipe's. ``bits`` overrides the default
+    The ``recipe`` (:mod:`gi_numba.recipes`) says how the ``iterations``
+    (default: its own) are spent (:meth:`~gi_numba.recipes.Recipe.encode_phases`):
+    ``"paper"`` (ALGORITHM.md §6 exactly) fits for ``iterations`` and then runs
+    ``qat_iterations`` (default ``0.2 * iterations``) of quantisation-aware
+    training; the default recipe is one pass, QAT the last ``qat_iterations``
+    (default a tenth) of the ``iterations``. ``qat_iterations=0`` skips QAT
+    (plain post-training quantisation). ``lr`` defaults to the recipe's. ``bits`` overrides the default
     depths ``{"position": 12, "variance": 10, "covariance": 10, "colour": 6}``.
     With ``return_report`` the result is ``(bytes, EncodeReport)``. An image
     file larger than ``max_pixels`` (:mod:`gi_numba.limits`) is refused.
@@ -75,9 +77,10 @@ def compress(image, n_gaussians, iterations=None, qat_iterations=None, seed=0, *
     height, width = target.shape[:2]
     settings = FitSettings(n_gaussians, iterations=iterations, seed=seed, lr=lr, backend=backend,
                            sigmoid_colours=True, recipe=recipe)
-    if qat_iterations is None:
-        qat_iterations = max(int(QAT_FRACTION * settings.iterations), 1)
-    qat_iterations = check_number(qat_iterations, "QAT iterations", 0, integer=True)
+    if qat_iterations is not None:
+        qat_iterations = check_number(qat_iterations, "QAT iterations", 0, integer=True)
+    warm_iterations, qat_iterations = settings.training_recipe.encode_phases(settings.iterations, qat_iterations)
+    settings = replace(settings, iterations=warm_iterations, recipe=settings.training_recipe)
     _check_bits(bits)
     with catching_sigint():
         warm = fit_target(target, channels, settings, progress, progress_every, name="warm-up")
@@ -203,7 +206,10 @@ def pilot_options(options):
     settings = FitSettings(1, iterations=options.get("iterations"), recipe=options.get("recipe"))
     iterations = min(max(settings.iterations // 10, 200), settings.iterations)
     qat = options.get("qat_iterations")
-    qat = max(int(QAT_FRACTION * iterations), 1) if qat is None else min(qat, max(qat // 10, 1))
+    if qat is not None:
+        qat = min(qat, max(qat // 10, 1))
+        if settings.training_recipe.qat_share is not None:  # one pass: QAT within the pilot's iterations
+            qat = min(qat, iterations - 1)
     return dict(options, iterations=iterations, qat_iterations=qat, progress=None)
 
 

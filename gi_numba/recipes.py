@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .defaults import ITERATIONS, LR, LR_DECAY_FRACTION
+from .defaults import ITERATIONS, LR, LR_DECAY_FRACTION, QAT_FRACTION
 from .errors import GIError
 from .layout import COLOUR, COV, MEAN, N_PARAMS
 from .optim import CosineDecay, StepDecay
@@ -35,6 +35,10 @@ class Recipe:
     ``encode_grow_colour`` in the codec's warm-up (colours as logits):
     ``"zero"`` (§5; a logit of 0 draws mid-grey) or ``"residual"`` (what the
     render lacks at its pixel, :meth:`~gi_numba.maps.Map.trained_colours`).
+    ``qat_share`` is how an encode spends its iterations
+    (:meth:`encode_phases`): ``None`` runs quantisation-aware training for
+    ``0.2 x iterations`` after a whole fit (§6); a fraction makes it the last
+    part of one schedule of ``iterations``.
     """
 
     name: str
@@ -48,6 +52,7 @@ class Recipe:
     min_gain: float = 0.01
     grow_colour: str = "zero"
     encode_grow_colour: str = "zero"
+    qat_share: float | None = None
 
     def __post_init__(self):
         if self.schedule not in ("step", "cosine"):
@@ -79,6 +84,17 @@ class Recipe:
             return StepDecay(max(round(LR_DECAY_FRACTION * iterations), 1))
         return CosineDecay(iterations, self.final_lr)
 
+    def encode_phases(self, iterations, qat_iterations=None):
+        """``(warm-up, QAT)`` iterations of an encode of ``iterations`` (``qat_iterations``: asked for, or None)."""
+        if self.qat_share is None:
+            qat = max(int(QAT_FRACTION * iterations), 1) if qat_iterations is None else qat_iterations
+            return iterations, qat
+        qat = round(self.qat_share * iterations) if qat_iterations is None else qat_iterations
+        if qat >= iterations:
+            raise GIError(f"{qat} QAT iterations leave none of the {iterations} for the warm-up: with the "
+                          f"{self.name} recipe QAT is the last part of the encode's iterations")
+        return iterations - qat, qat
+
     def grow_every(self, iterations):
         """Iterations between growth steps: ten of them in ``growth_fraction * iterations``."""
         return max(int(self.growth_fraction * iterations) // 10, 1)
@@ -91,9 +107,10 @@ PAPER = Recipe("paper")
 #: The project's default (docs/recipes.md has the measurements behind each field): the paper's
 #: schedule shape over 12 000 iterations, with learning rates 0.15 for positions and covariances and
 #: 0.05 for colours, stopping early if the last stretch gains under 0.01 dB per 600 iterations; in an
-#: encode's warm-up, grown Gaussians start at the colour the render lacks instead of grey.
+#: encode's warm-up, grown Gaussians start at the colour the render lacks instead of grey, and an encode
+#: is one schedule of 12 000 iterations whose last 1 200 are quantisation-aware training.
 FAST = Recipe("fast", iterations=12_000, lr=0.1, lr_scale=(1.5, 1.5, 0.5), plateau=0.05, min_gain=0.01,
-              encode_grow_colour="residual")
+              encode_grow_colour="residual", qat_share=0.1)
 
 RECIPES = {recipe.name: recipe for recipe in (PAPER, FAST)}
 DEFAULT_RECIPE = "fast"

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import gi_numba
+from gi_numba.codec import compress
 from gi_numba.errors import GIError
 from gi_numba.fit import FitSettings, fit_target, representation_phase
 from gi_numba.optim import CosineDecay, StepDecay
@@ -112,3 +113,25 @@ def test_the_default_encode_warm_up_grows_gaussians_that_stay(parrots):
     assert FAST.encode_grow_colour == "residual" and not PAPER.residual_colours(True)
     assert fits["residual"].n_gaussians > 900 > 600 > fits["zero"].n_gaussians
     assert fits["residual"].psnr > fits["zero"].psnr + 3.0
+
+
+def test_an_encode_is_one_schedule_with_the_default_recipe_and_two_with_the_papers():
+    assert FAST.encode_phases(12_000) == (10_800, 1_200)
+    assert FAST.encode_phases(12_000, 500) == (11_500, 500) and FAST.encode_phases(12_000, 0) == (12_000, 0)
+    assert PAPER.encode_phases(50_000) == (50_000, 10_000) and PAPER.encode_phases(50_000, 7) == (50_000, 7)
+    with pytest.raises(GIError, match="leave none of the 300"):
+        FAST.encode_phases(300, 300)
+
+
+def test_a_default_encode_spends_its_iterations_in_one_pass(small_crop):
+    """The warm-up and QAT phases of a 300-iteration encode run 270 and 30 iterations."""
+    seen = {}
+
+    def record(p):
+        seen[p.phase] = (p.iteration, p.iterations)
+
+    compress(small_crop, 40, iterations=300, progress=record, progress_every=10)
+    assert seen == {"warm-up": (270, 270), "QAT": (30, 30)}
+    seen.clear()
+    compress(small_crop, 40, iterations=300, recipe="paper", progress=record, progress_every=10)
+    assert seen == {"warm-up": (300, 300), "QAT": (60, 60)}
