@@ -61,8 +61,9 @@ def compress(image, n_gaussians, iterations=None, qat_iterations=None, seed=0, *
     ``qat_iterations`` (default ``0.2 * iterations``) of quantisation-aware
     training; the default recipe is one pass, QAT the last ``qat_iterations``
     (default a tenth) of the ``iterations``. ``qat_iterations=0`` skips QAT
-    (plain post-training quantisation). ``lr`` defaults to the recipe's. ``bits`` overrides the default
-    depths ``{"position": 12, "variance": 10, "covariance": 10, "colour": 6}``.
+    (plain post-training quantisation). ``lr`` defaults to the recipe's.
+    ``bits`` overrides the default depths ``{"position": 12, "variance": 10,
+    "covariance": 10, "colour": 6}``.
     With ``return_report`` the result is ``(bytes, EncodeReport)``. An image
     file larger than ``max_pixels`` (:mod:`gi_numba.limits`) is refused.
     ``progress`` sees a :class:`~gi_numba.training.Progress` every

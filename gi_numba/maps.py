@@ -2,7 +2,7 @@
 
 A phase of training (:class:`gi_numba.training.Phase`) trains some numbers
 and draws others. A *map* is the differentiable function between them, with
-four methods and no state that a call could leave behind:
+these methods and no state that a call could leave behind:
 
 ``forward(params, lam) -> (drawn, drawn_lam, context)``
     the ``(N, 8)`` drawn parameters and ``(N,)`` filters, and whatever

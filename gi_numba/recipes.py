@@ -8,6 +8,7 @@ bits as before recipes existed). :data:`FAST` is the best we measured for a
 user waiting at the terminal (benchmarks/bench_recipes.py, docs/recipes.md).
 """
 
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -24,8 +25,13 @@ class Recipe:
 
     ``lr`` is Adam's learning rate; ``lr_scale`` multiplies it per attribute
     ``(position, covariance, colour)`` (``None``: one rate for all, as the
-    paper). ``schedule`` is ``"step"`` (halve every ``0.4 * iterations``, §4)
-    or ``"cosine"`` (a half cosine down to ``final_lr * lr``).
+    paper). With ``reference_area`` (the image pixels per Gaussian at which
+    ``lr_scale`` was measured), the rates follow each fit's own scale:
+    positions move in pixels, so their rate is multiplied by
+    ``sqrt(area / reference_area)``, and covariances in pixels², by
+    ``area / reference_area``, where ``area = H W / N`` (neither factor
+    above 1). ``schedule`` is ``"step"`` (halve every ``0.4 * iterations``,
+    §4) or ``"cosine"`` (a half cosine down to ``final_lr * lr``).
     ``growth_fraction`` packs densification's ten growth steps into that
     fraction of the iterations (1: every ``iterations / 10``, §5).
     ``plateau`` (a fraction of the iterations, or ``None``) ends a fit whose
@@ -53,6 +59,7 @@ class Recipe:
     grow_colour: str = "zero"
     encode_grow_colour: str = "zero"
     qat_share: float | None = None
+    reference_area: float | None = None
 
     def __post_init__(self):
         if self.schedule not in ("step", "cosine"):
@@ -69,12 +76,19 @@ class Recipe:
         """This recipe with some fields changed (benchmarks' ablations)."""
         return replace(self, **changes)
 
-    def learning_rates(self, lr):
-        """The phase's learning rate from base rate ``lr``: a number, or one per parameter column."""
+    def learning_rates(self, lr, area=None):
+        """The phase's learning rate from base rate ``lr``: a number, or one per parameter column.
+
+        ``area`` is the fit's pixels per Gaussian (used with ``reference_area``).
+        """
         if self.lr_scale is None:
             return lr
+        position, covariance, colour = self.lr_scale
+        if self.reference_area is not None and area is not None:
+            ratio = min(area / self.reference_area, 1.0)
+            position, covariance = position * math.sqrt(ratio), covariance * ratio
         rates = np.empty(N_PARAMS)
-        for columns, scale in zip((MEAN, COV, COLOUR), self.lr_scale):
+        for columns, scale in zip((MEAN, COV, COLOUR), (position, covariance, colour)):
             rates[columns] = lr * scale
         return rates
 
@@ -106,11 +120,13 @@ PAPER = Recipe("paper")
 
 #: The project's default (docs/recipes.md has the measurements behind each field): the paper's
 #: schedule shape over 12 000 iterations, with learning rates 0.15 for positions and covariances and
-#: 0.05 for colours, stopping early if the last stretch gains under 0.01 dB per 600 iterations; in an
+#: 0.05 for colours at Kodak's 79 pixels per Gaussian (5 000 on 768x512; denser fits move their
+#: Gaussians less: position rates with the square root of the pixels per Gaussian, covariances with
+#: it), stopping early if the last stretch gains under 0.01 dB per 600 iterations; in an
 #: encode's warm-up, grown Gaussians start at the colour the render lacks instead of grey, and an encode
 #: is one schedule of 12 000 iterations whose last 1 200 are quantisation-aware training.
 FAST = Recipe("fast", iterations=12_000, lr=0.1, lr_scale=(1.5, 1.5, 0.5), plateau=0.05, min_gain=0.01,
-              encode_grow_colour="residual", qat_share=0.1)
+              encode_grow_colour="residual", qat_share=0.1, reference_area=768 * 512 / 5000)
 
 RECIPES = {recipe.name: recipe for recipe in (PAPER, FAST)}
 DEFAULT_RECIPE = "fast"

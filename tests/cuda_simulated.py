@@ -129,7 +129,20 @@ def compare_growth_and_pruning(seed):
     host.add_gaussians(new, np.full(4, 0.5, np.float32))
     on_device = [a.copy_to_host() for a in device.live]
     same_state = all(np.array_equal(d, h) for d, h in zip(on_device, (host.params, host.lam, host.optimizer.m, host.optimizer.v)))
-    return dict(same_topk=same_topk, pruned=pruned, n=(device.n_gaussians, host.n_gaussians), same_state=same_state)
+    return dict(same_topk=same_topk, pruned=pruned, n=(device.n_gaussians, host.n_gaussians), same_state=same_state,
+                residual_colours=compare_residual_colours(device, host, target, rng))
+
+
+def compare_residual_colours(device, host, target, rng):
+    """Largest difference of the colours growth would start at (``target - render`` at some pixels)."""
+    from gi_numba.maps import IdentityMap
+    height, width = target.shape[1:]
+    device.rasterizer.set_target(target)
+    cpu = CpuRasterizer(height, width)
+    cpu.set_target(target)
+    on_host = HostTraining(host, cpu, np.ascontiguousarray(target.transpose(1, 2, 0)), IdentityMap())
+    ys, xs = rng.integers(0, height, 10), rng.integers(0, width, 10)
+    return float(np.abs(device.residual_colours(ys, xs) - on_host.residual_colours(ys, xs)).max())
 
 
 def gpu_array(array):

@@ -81,6 +81,14 @@ def test_the_fast_recipe_trains_alike_on_the_gpu(simulated):
     assert np.abs(np.subtract(cpu, gpu)).max() < 1e-4
 
 
+def test_growth_and_pruning_on_the_device_equal_the_host(simulated):
+    """Top-k error pixels with ties, pruning and adding with moments, and the residual colours growth starts at."""
+    state = simulated["state"]
+    assert all(state["same_topk"]) and state["same_state"]
+    assert state["pruned"] == [True, True] and state["n"][0] == state["n"][1] == 31
+    assert state["residual_colours"] < 1e-5
+
+
 def test_quantisation_aware_training_on_the_gpu_rasteriser_equals_the_cpu(simulated):
     """QAT drawn by the CUDA rasteriser (``compress --backend cuda``) follows the CPU's trajectory."""
     cpu, gpu = simulated["qat"]["cpu"], simulated["qat"]["cuda"]
@@ -141,7 +149,7 @@ def test_real_gpu_matches_cpu_on_a_larger_image():
         assert case["same_lists"] and case["forward"] < 1e-5 and case["loss"] < 1e-5
         assert case["gradients"] < 1e-5 and case["gradients_all"] < 1e-3
     state = compare_growth_and_pruning(3)
-    assert all(state["same_topk"]) and state["same_state"]
+    assert all(state["same_topk"]) and state["same_state"] and state["residual_colours"] < 1e-5
 
 
 @pytest.mark.skipif(cuda_available(), reason="a GPU is present")
