@@ -241,10 +241,17 @@ def test_qat_quantiser_gradients_match_finite_differences():
 
 
 def test_qat_beats_post_training_quantisation_at_equal_bits_and_iterations(small_crop):
-    """Why QAT exists: 1 500 + 300 QAT iterations decode better than 1 800 iterations quantised afterwards."""
-    _, ptq = compress(small_crop, 150, iterations=1800, qat_iterations=0, return_report=True)
-    _, qat = compress(small_crop, 150, iterations=1500, qat_iterations=300, return_report=True)
-    assert qat.psnr > ptq.psnr + 0.15  # measured: 24.54 against 24.24 dB
+    """Why QAT exists: 1 800 iterations whose last 300 train with quantisation decode better than 1 800 without.
+
+    Measured with the paper recipe (1 500 + 300 QAT after) 24.54 against
+    24.24 dB, with the default (one pass of 1 800) 27.65 against 27.45 dB.
+    """
+    for recipe, iterations in (("paper", 1500), ("fast", 1800)):
+        _, ptq = compress(small_crop, 150, iterations=1800, qat_iterations=0, recipe=recipe, return_report=True)
+        _, qat = compress(small_crop, 150, iterations=iterations, qat_iterations=300, recipe=recipe,
+                          return_report=True)
+        assert qat.psnr > ptq.psnr + 0.15, recipe
+        assert qat.nbytes <= ptq.nbytes, recipe
 
 
 def test_psnr_target_gives_the_smallest_file_found_that_reaches_it(small_crop, monkeypatch):
