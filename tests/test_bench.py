@@ -54,6 +54,15 @@ def test_summary_reports_bd_rate_and_quality_at_rates():
     assert "| 30.50 / 0.9000 |" in next(line for line in text.splitlines() if line.startswith("| JPEG |"))
 
 
+def test_summary_gives_our_bd_rate_against_each_method_per_image():
+    rows = (_rows("jpeg", RATES, PSNRS) + _rows("webp", 0.5 * RATES, PSNRS, images=("a",))
+            + _rows("webp", 2.0 * RATES, PSNRS, images=("b",)) + _rows(rd.OURS, RATES, PSNRS))
+    lines = rd.summary(rows).splitlines()
+    assert "| image | JPEG | WebP |" in lines
+    assert "| a | +0.0% | +100.0% |" in lines and "| b | +0.0% | -50.0% |" in lines
+    assert "| **mean** | **+0.0%** | **+25.0%** |" in lines
+
+
 def test_mean_curves_use_only_images_every_method_has():
     rows = _rows("jpeg", RATES, PSNRS) + _rows(rd.OURS, RATES, PSNRS + 1.0, images=("a",))
     assert rd.common_images(rows) == ["a"]
