@@ -35,8 +35,8 @@ def make_shared_arrays_thread_safe():
     The simulator (numba-cuda 0.30) looks the block's array up by calling
     line and creates it when missing, without a lock: two threads switched
     between the lookup and the store get two arrays, and the block then reads
-    uninitialised memory (a CI run failed so, once threads switched every
-    0.1 ms). This replacement does the same lookup under a lock.
+    uninitialised memory; switching threads every 0.1 ms (below) makes that
+    likely. This replacement does the same lookup under a lock.
     """
     from numba.cuda.simulator import kernelapi
     from numba.np import numpy_support
