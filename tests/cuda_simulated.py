@@ -128,7 +128,8 @@ def compare_growth_and_pruning(seed):
     device.add_gaussians(new, np.full(4, 0.5, np.float32))
     host.add_gaussians(new, np.full(4, 0.5, np.float32))
     on_device = [a.copy_to_host() for a in device.live]
-    same_state = all(np.array_equal(d, h) for d, h in zip(on_device, (host.params, host.lam, host.optimizer.m, host.optimizer.v)))
+    on_host = (host.params, host.lam, host.optimizer.m, host.optimizer.v)
+    same_state = all(np.array_equal(d, h) for d, h in zip(on_device, on_host))
     return dict(same_topk=same_topk, pruned=pruned, n=(device.n_gaussians, host.n_gaussians), same_state=same_state,
                 residual_colours=compare_residual_colours(device, host, target, rng))
 
