@@ -17,13 +17,13 @@ import typer
 import gi_numba
 from gi_numba import batch, bitstream
 from gi_numba.codec import decoded_model, encode
-from gi_numba.defaults import BITS, N_GAUSSIANS
+from gi_numba.defaults import N_GAUSSIANS
 from gi_numba.fileio import check_writable, write_atomically
 from gi_numba.image_io import example_image_path, load_image, png_bytes, save_png
 from gi_numba.limits import check_number
 from gi_numba.metrics import ms_ssim, psnr
 from gi_numba.model import GaussianImage
-from gi_numba.quantize import ATTRIBUTES
+from gi_numba.quantize import CODINGS
 from gi_numba.snapshots import Snapshots
 
 from . import bench
@@ -207,18 +207,20 @@ _BREAKDOWN = dict(positions=("position",), covariance=("variance", "covariance")
 
 def _info_compressed(data, max_pixels, as_json):
     parsed = bitstream.read(data, max_pixels)
-    groups = {group: [stream for a in ATTRIBUTES if a.name in names for stream in a.streams]
-              for group, names in _BREAKDOWN.items()}
+    groups = {group: [stream for a in CODINGS[parsed.codes.quantizers.version] if a.name in names
+                      for stream in a.streams] for group, names in _BREAKDOWN.items()}
     sizes = {s.name: s.nbytes for s in parsed.streams}
     breakdown = {group: sum(sizes[name] for name in names) for group, names in groups.items()}
     breakdown["header"] = len(data) - sum(sizes.values())
     pixels = parsed.height * parsed.width
-    result = dict(format="gi", height=parsed.height, width=parsed.width, channels=parsed.channels,
+    version = parsed.codes.quantizers.version
+    result = dict(format="gi", version=version, height=parsed.height, width=parsed.width, channels=parsed.channels,
                   n_gaussians=parsed.codes.n_gaussians, bytes=len(data), bpp=8.0 * len(data) / pixels,
                   bits=parsed.codes.quantizers.bits, breakdown=breakdown,
                   streams=[dict(name=s.name, model=s.model, bytes=s.nbytes) for s in parsed.streams])
     n = max(parsed.codes.n_gaussians, 1)
-    lines = [f"image      {parsed.width}x{parsed.height}, {'grayscale' if parsed.channels == 1 else 'RGB'}",
+    lines = [f"format     .gi version {version}",
+             f"image      {parsed.width}x{parsed.height}, {'grayscale' if parsed.channels == 1 else 'RGB'}",
              f"Gaussians  {parsed.codes.n_gaussians}",
              f"size       {len(data)} bytes, {result['bpp']:.4f} bpp, {8.0 * len(data) / n:.1f} bits per Gaussian",
              "bits       " + ", ".join(f"{k} {v}" for k, v in result["bits"].items())]
@@ -246,10 +248,12 @@ def compress_command(
     output: Optional[Path] = typer.Option(None, "-o", "--output",
                                           help="Output file [IMAGE name].gi; '-': standard output [for IMAGE '-']."),
     example: bool = typer.Option(False, "--example", help="Compress the photo bundled with gi-numba."),
-    position_bits: int = typer.Option(BITS["position"], "--position-bits", help="Bits per position channel."),
-    variance_bits: int = typer.Option(BITS["variance"], "--variance-bits", help="Bits per variance."),
-    covariance_bits: int = typer.Option(BITS["covariance"], "--covariance-bits", help="Bits of the covariance term."),
-    colour_bits: int = typer.Option(BITS["colour"], "--colour-bits", help="Bits per colour channel."),
+    position_bits: Optional[int] = typer.Option(None, "--position-bits", help="Bits per position channel [12]."),
+    variance_bits: Optional[int] = typer.Option(None, "--variance-bits", help="Bits per variance [paper recipe "
+                                                "(.gi v1): 10, default (v2): 7]."),
+    covariance_bits: Optional[int] = typer.Option(None, "--covariance-bits", help="Bits of the covariance term "
+                                                  "[v1: 10, v2 (as a correlation): 7]."),
+    colour_bits: Optional[int] = typer.Option(None, "--colour-bits", help="Bits per colour channel [6; v2: YCoCg]."),
     backend: str = typer.Option("cpu", "--backend", help="Rasteriser backend: cpu, cuda (NVIDIA GPU) or auto."),
     max_pixels: int = MAX_PIXELS_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object with the results."),
@@ -259,7 +263,9 @@ def compress_command(
         fail("give an IMAGE or --example (one of them)")
     if sum(value is not None for value in (n, bpp, target_psnr)) != 1:
         fail("give exactly one of -n, --bpp and --psnr")
-    bits = dict(position=position_bits, variance=variance_bits, covariance=covariance_bits, colour=colour_bits)
+    bits = {name: depth for name, depth in dict(position=position_bits, variance=variance_bits,
+                                                 covariance=covariance_bits, colour=colour_bits).items()
+            if depth is not None}
     _check_counts(n=n, iterations=iterations, seed=seed, qat_iterations=qat_iterations, bpp=bpp, **bits)
     if target_psnr is not None:
         check_number(target_psnr, "--psnr", 0, above=True)

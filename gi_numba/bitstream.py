@@ -11,7 +11,9 @@ Layout (all integers little-endian; ``docs/format.md`` has the full table)::
 
 Gaussians are stored sorted by quantised ``(y, x)`` (rendering is an
 order-free sum), so ``y`` is coded as differences from the previous one.
-Each of the eight streams (``dy, x, a, c, b, r, g, b``) gets the cheapest of
+Version 1 codes the attributes as the paper does, version 2 in the coding of
+:data:`~gi_numba.quantize.ATTRIBUTES_V2` (correlation, YCoCg); the layout is
+the same. Each of the eight streams (v1: ``dy, x, a, c, b, r, g, b``) gets the cheapest of
 three models, measured on its own symbols: ``fixed`` (raw ``bits``-bit
 codes), ``laplace`` (a quantised Laplace with float32 mean and scale, coded
 with constriction's ANS coder) and ``histogram`` (a categorical model whose
@@ -27,10 +29,12 @@ import numpy as np
 
 from .errors import GIError
 from .limits import check_gaussians, check_pixels
-from .quantize import ATTRIBUTES, STREAMS, QuantizedGaussians, QuantizerParams
+from .quantize import CODINGS, QuantizedGaussians, QuantizerParams, stream_names
 
 MAGIC = b"GIPP"
-VERSION = 1
+#: The format versions this module reads and writes; the newest is the default encoder's.
+VERSIONS = (1, 2)
+VERSION = VERSIONS[-1]
 MODELS = ("fixed", "laplace", "histogram")
 _HEADER = struct.Struct("<4sBIIBIBBBB")
 _QUANTIZERS = struct.Struct("<16f")
@@ -93,10 +97,10 @@ def write(codes, height, width, channels):
     codes = sort_by_position(codes)
     q = codes.quantizers
     bits = q.bits
-    head = _HEADER.pack(MAGIC, VERSION, height, width, channels, codes.n_gaussians,
+    head = _HEADER.pack(MAGIC, q.version, height, width, channels, codes.n_gaussians,
                         bits["position"], bits["variance"], bits["covariance"], bits["colour"])
     head += _QUANTIZERS.pack(*_quantizer_floats(q))
-    parts, infos = [head, struct.pack("<B", len(STREAMS))], []
+    parts, infos = [head, struct.pack("<B", len(CODINGS[q.version]) * 2)], []
     for index, (name, symbols, nbits) in enumerate(_streams_of(codes)):
         model, params, payload = _best_coding(symbols, nbits)
         parts.append(_STREAM.pack(index, MODELS.index(model), len(params)) + params
@@ -113,7 +117,7 @@ def sort_by_position(codes):
                               codes.covariance[order], codes.colour[order])
 
 
-#: The quantiser parameters in the order a version-1 file stores them (variances: offset before step).
+#: The quantiser parameters in the order a file stores them (variances: offset before step).
 _QUANTIZER_ORDER = ("position_step", "position_offset", "variance_offset", "variance_step", "covariance_step",
                     "covariance_offset", "colour_step", "colour_offset")
 
@@ -124,12 +128,13 @@ def _quantizer_floats(q):
 
 def _streams_of(codes):
     """``(name, int64 symbols, bit depth)`` of each stream; ``dy`` are differences of sorted ``y``."""
-    bits = codes.quantizers.bits
+    q = codes.quantizers
     y = codes.position[:, 1].astype(np.int64)
     dy = np.diff(y, prepend=0)
     columns = [dy, codes.position[:, 0], codes.variance[:, 0], codes.variance[:, 1], codes.covariance[:, 0],
                codes.colour[:, 0], codes.colour[:, 1], codes.colour[:, 2]]
-    return [(name, np.asarray(c, np.int64), d) for name, c, d in zip(STREAMS, columns, _stream_depths(bits))]
+    return [(name, np.asarray(c, np.int64), d)
+            for name, c, d in zip(stream_names(q.version), columns, _stream_depths(q.bits, q.version))]
 
 
 def _best_coding(symbols, nbits):
@@ -206,9 +211,7 @@ def read(data, max_pixels=None):
         raise CorruptFile("not a .gi file (wrong magic number)")
     if len(data) < _HEADER.size + _QUANTIZERS.size + 1 + _CRC.size:
         raise CorruptFile("file is truncated")
-    version = data[4]
-    if version != VERSION:
-        raise CorruptFile(f".gi format version {version} is not supported (this gi-numba reads version {VERSION})")
+    _check_version(data[4])
     body, (crc,) = data[:-_CRC.size], _CRC.unpack(data[-_CRC.size:])
     if zlib.crc32(body) != crc:
         raise CorruptFile("file is damaged (checksum mismatch)")
@@ -231,17 +234,23 @@ def read_header(data, max_pixels=None):
     data = bytes(data[:HEADER_BYTES])
     if data[:4] != MAGIC:
         raise CorruptFile("not a .gi file (wrong magic number)")
-    if len(data) > 4 and data[4] != VERSION:
-        raise CorruptFile(f".gi format version {data[4]} is not supported (this gi-numba reads version {VERSION})")
+    if len(data) > 4:
+        _check_version(data[4])
     if len(data) < HEADER_BYTES:
         raise CorruptFile("file is truncated")
     _, version, height, width, channels, count, *bits = _HEADER.unpack(data)
-    bits = dict(zip((a.name for a in ATTRIBUTES), bits))
+    bits = dict(zip((a.name for a in CODINGS[version]), bits))
     if not (height >= 1 and width >= 1 and channels in (1, 3) and all(1 <= b <= 16 for b in bits.values())):
         raise CorruptFile("file is damaged (impossible header values)")
     check_pixels(height, width, max_pixels, what="the file's image")
     check_gaussians(count, height, width, max_pixels)
     return Header(version, height, width, channels, count, bits)
+
+
+def _check_version(version):
+    if version not in VERSIONS:
+        raise CorruptFile(f".gi format version {version} is not supported (this gi-numba reads versions "
+                          f"{', '.join(map(str, VERSIONS))})")
 
 
 def _parse(body, max_pixels):
@@ -255,14 +264,15 @@ def _parse(body, max_pixels):
     if not np.isfinite(floats).all():
         raise CorruptFile("file is damaged (quantiser parameters are not finite)")
     split = np.split(floats, np.cumsum([2, 2, 2, 2, 1, 1, 3]))
-    quantizers = QuantizerParams(bits, **dict(zip(_QUANTIZER_ORDER, split)))
+    quantizers = QuantizerParams(bits, **dict(zip(_QUANTIZER_ORDER, split)), version=header.version)
+    streams = stream_names(header.version)
     pos = _HEADER.size + _QUANTIZERS.size
     (n_streams,) = struct.unpack_from("<B", body, pos)
     pos += 1
-    if n_streams != len(STREAMS):
+    if n_streams != len(streams):
         raise CorruptFile("file is damaged (wrong number of streams)")
     columns, infos = [], []
-    for index, nbits in enumerate(_stream_depths(bits)):
+    for index, nbits in enumerate(_stream_depths(bits, header.version)):
         start = pos
         stream_id, model_id, param_len = _STREAM.unpack_from(body, pos)
         pos += _STREAM.size
@@ -278,16 +288,16 @@ def _parse(body, max_pixels):
         pos += payload_len
         symbols = _decode_stream(MODELS[model_id], params, payload, count, nbits)
         columns.append(symbols)
-        infos.append(StreamInfo(STREAMS[index], MODELS[model_id], pos - start))
+        infos.append(StreamInfo(streams[index], MODELS[model_id], pos - start))
     if pos != len(body):
         raise CorruptFile("file is damaged (unexpected trailing bytes)")
     codes = _codes_from_columns(columns, bits, quantizers)
     return DecodedFile(height, width, channels, codes, infos, _HEADER.size + _QUANTIZERS.size + 1 + _CRC.size)
 
 
-def _stream_depths(bits):
-    """Bit depth of each stream of :data:`~gi_numba.quantize.STREAMS`."""
-    return [bits[a.name] for a in ATTRIBUTES for _ in a.streams]
+def _stream_depths(bits, version):
+    """Bit depth of each stream of a file of ``version``, in file order."""
+    return [bits[a.name] for a in CODINGS[version] for _ in a.streams]
 
 
 def _decode_stream(model, params, payload, count, nbits):

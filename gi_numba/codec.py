@@ -62,8 +62,10 @@ def compress(image, n_gaussians, iterations=None, qat_iterations=None, seed=0, *
     training; the default recipe is one pass, QAT the last ``qat_iterations``
     (default a tenth) of the ``iterations``. ``qat_iterations=0`` skips QAT
     (plain post-training quantisation). ``lr`` defaults to the recipe's.
-    ``bits`` overrides the default depths ``{"position": 12, "variance": 10,
-    "covariance": 10, "colour": 6}``.
+    The recipe also says which ``.gi`` version is written (paper: 1, default:
+    2, docs/format.md); ``bits`` overrides that version's default depths
+    (v1 ``{"position": 12, "variance": 10, "covariance": 10, "colour": 6}``,
+    v2 ``{"position": 12, "variance": 7, "covariance": 7, "colour": 6}``).
     With ``return_report`` the result is ``(bytes, EncodeReport)``. An image
     file larger than ``max_pixels`` (:mod:`gi_numba.limits`) is refused.
     ``progress`` sees a :class:`~gi_numba.training.Progress` every
@@ -82,15 +84,17 @@ def compress(image, n_gaussians, iterations=None, qat_iterations=None, seed=0, *
         qat_iterations = check_number(qat_iterations, "QAT iterations", 0, integer=True)
     warm_iterations, qat_iterations = settings.training_recipe.encode_phases(settings.iterations, qat_iterations)
     settings = replace(settings, iterations=warm_iterations, recipe=settings.training_recipe)
+    version = settings.training_recipe.file_version
     _check_bits(bits)
     with catching_sigint():
         warm = fit_target(target, channels, settings, progress, progress_every, name="warm-up")
         interrupted = warm.stats["interrupted"]
         if interrupted or qat_iterations == 0:
-            params, lam, quantizers = warm.params, warm.lam, initial_quantizers(warm.params, warm.lam, bits)
+            params, lam = warm.params, warm.lam
+            quantizers = initial_quantizers(params, lam, bits, version)
         else:
             final_lr = representation_phase(settings, height, width).lr_at(settings.iterations)
-            phase = qat_phase(warm, qat_iterations, final_lr, bits)
+            phase = qat_phase(warm, qat_iterations, final_lr, bits, version)
             params, lam, quantizers, interrupted = _quantization_aware_training(
                 warm, target, phase, backend, np.random.default_rng(settings.seed), progress, progress_every)
     codes = quantize(params, lam, quantizers)
@@ -104,16 +108,16 @@ def compress(image, n_gaussians, iterations=None, qat_iterations=None, seed=0, *
     return data, report
 
 
-def qat_phase(warm, iterations, lr, bits=None):
+def qat_phase(warm, iterations, lr, bits=None, version=1):
     """Quantisation-aware training from the warm-up model ``warm`` (ALGORITHM.md §6.2) as a phase.
 
     The learning rate stays at ``lr``, the warm-up's last; the strategy
-    prunes but never grows (:class:`~gi_numba.strategy.PruneStrategy`); the map draws the de-quantised attributes,
-    its quantisers initialised from the warm-up's Gaussians.
+    prunes but never grows (:class:`~gi_numba.strategy.PruneStrategy`); the map draws the de-quantised attributes
+    in the coding of file ``version``, its quantisers initialised from the warm-up's Gaussians.
     """
     strategy = PruneStrategy(warm.n_gaussians, warm.height, warm.width)
     return Phase("QAT", iterations, lr, Constant(), strategy,
-                 QuantizedMap(initial_quantizers(warm.params, warm.lam, bits)))
+                 QuantizedMap(initial_quantizers(warm.params, warm.lam, bits, version)))
 
 
 def _check_bits(bits):

@@ -1,6 +1,6 @@
 """Quantisation of the Gaussians' attributes, with straight-through gradients (ALGORITHM.md §6).
 
-Per attribute:
+Per attribute, in a version-1 file (the paper's coding):
 
 - positions ``(x, y)``: LSQ+, 12 bits, one learned step and offset per channel;
 - variances ``(a', c')`` of the filtered covariance: log-uniform, 10 bits,
@@ -8,6 +8,14 @@ Per attribute:
   current min/max of the log values (not learned);
 - covariance ``b'``: LSQ+, 10 bits;
 - colours after the sigmoid: LSQ+, 6 bits per channel.
+
+A version-2 file (our departure, docs/format.md) codes the same attributes
+in coordinates whose precision follows what they draw: the covariance term
+as the correlation's ``t = atanh(b' / sqrt(a'c'))`` (LSQ+, 7 bits; drawn as
+``b^ = tanh(t^) sqrt(a^ c^)``, so a small Gaussian's ``b'`` is as finely
+coded as a large one's, and every decoded covariance is positive definite),
+the variances at 7 bits, and the colour in YCoCg (LSQ+ per channel, 6 bits),
+which decorrelates the channels so that the chroma codes cost less.
 
 LSQ+ codes are ``q = clamp(round((v - beta) / s), 0, 2^bits - 1)`` and values
 ``v^ = q s + beta``. With the straight-through estimator (``d round(x)/dx = 1``)
@@ -89,15 +97,40 @@ class Attribute:
     streams: tuple
 
 
-#: The quantised attributes, in file order (ALGORITHM.md §6; ``y`` is stored as sorted differences ``dy``).
+#: The quantised attributes of a version-1 file, in file order (ALGORITHM.md §6; ``y`` is stored as sorted
+#: differences ``dy``).
 ATTRIBUTES = (Attribute("position", "lsq", BITS["position"], ("dy", "x")),
               Attribute("variance", "log", BITS["variance"], ("a", "c")),
               Attribute("covariance", "lsq", BITS["covariance"], ("b",)),
               Attribute("colour", "lsq", BITS["colour"], ("red", "green", "blue")))
+#: The same attributes in a version-2 file: the covariance term as the correlation's ``atanh``, colour in YCoCg.
+ATTRIBUTES_V2 = (Attribute("position", "lsq", BITS["position"], ("dy", "x")),
+                 Attribute("variance", "log", 7, ("a", "c")),
+                 Attribute("covariance", "lsq", 7, ("corr",)),
+                 Attribute("colour", "lsq", BITS["colour"], ("Y", "Co", "Cg")))
+#: The attribute table of each ``.gi`` format version.
+CODINGS = {1: ATTRIBUTES, 2: ATTRIBUTES_V2}
 #: Default bit depths (ALGORITHM.md §6): 2*12 + 3*10 + 3*6 = 72 bits per Gaussian.
 DEFAULT_BITS = {a.name: a.default_bits for a in ATTRIBUTES}
-#: Every stream of a file, in order.
+#: Every stream of a version-1 file, in order.
 STREAMS = tuple(name for a in ATTRIBUTES for name in a.streams)
+
+
+def default_bits(version):
+    """The default bit depth of each attribute in a file of ``version`` (fixed length: v1 72 bits, v2 63)."""
+    return {a.name: a.default_bits for a in CODINGS[version]}
+
+
+def stream_names(version):
+    """The names of a file's streams, in file order."""
+    return tuple(name for a in CODINGS[version] for name in a.streams)
+
+
+#: YCoCg from RGB (rows Y, Co, Cg), and back: a fixed, exactly invertible decorrelation of the colour (v2).
+RGB_TO_YCOCG = np.array([[0.25, 0.5, 0.25], [0.5, 0.0, -0.5], [-0.25, 0.5, -0.25]])
+YCOCG_TO_RGB = np.array([[1.0, 1.0, -1.0], [1.0, 0.0, 1.0], [1.0, -1.0, -1.0]])
+#: Correlations are coded as ``atanh`` of at most this magnitude (an axis ratio of about 45).
+MAX_CORRELATION = 0.999
 
 
 @dataclass
@@ -106,6 +139,7 @@ class QuantizerParams:
 
     Each attribute has a step and an offset (``<name>_step``, ``<name>_offset``):
     learned for the LSQ+ attributes, the data's log range for the variances.
+    ``version`` is the file format whose coding they quantise (:data:`CODINGS`).
     """
 
     bits: dict
@@ -117,13 +151,15 @@ class QuantizerParams:
     covariance_offset: np.ndarray
     colour_step: np.ndarray
     colour_offset: np.ndarray
+    version: int = 1
 
     ARRAYS = tuple(f"{a.name}_{part}" for a in ATTRIBUTES for part in ("step", "offset"))
     LEARNED = tuple(f"{a.name}_{part}" for a in ATTRIBUTES if a.kind == "lsq" for part in ("step", "offset"))
 
     def copy(self):
         """An independent copy, every parameter rounded to float32 as a file stores them."""
-        return QuantizerParams(dict(self.bits), **{k: _float32(getattr(self, k)) for k in self.ARRAYS})
+        return QuantizerParams(dict(self.bits), **{k: _float32(getattr(self, k)) for k in self.ARRAYS},
+                               version=self.version)
 
 
 def render_attributes(params, lam):
@@ -132,21 +168,33 @@ def render_attributes(params, lam):
     return p[:, MEAN], filtered_covariances(params, lam), sigmoid(p[:, COLOUR])
 
 
-def _attribute_values(params, lam):
-    """Each attribute's ``(N, k)`` float64 values before quantisation, by name."""
+def _attribute_values(params, lam, version):
+    """Each attribute's ``(N, k)`` float64 values before quantisation, by name, in the coding of ``version``."""
     means, cov, colours = render_attributes(params, lam)
-    return dict(position=means, variance=cov[:, TRIPLE_VARIANCES], covariance=cov[:, TRIPLE_COV_XY], colour=colours)
+    values = dict(position=means, variance=cov[:, TRIPLE_VARIANCES], covariance=cov[:, TRIPLE_COV_XY],
+                  colour=colours)
+    if version == 2:
+        values["correlation"] = _correlation(cov)
+        values["covariance"] = np.arctanh(np.clip(values["correlation"], -MAX_CORRELATION, MAX_CORRELATION))[:, None]
+        values["colour"] = colours @ RGB_TO_YCOCG.T
+    return values
 
 
-def initial_quantizers(params, lam, bits=None):
-    """Quantiser parameters initialised from the data (ALGORITHM.md §6)."""
-    bits = dict(DEFAULT_BITS, **(bits or {}))
-    values = _attribute_values(params, lam)
+def _correlation(cov):
+    """``b' / sqrt(a'c')`` of filtered covariance triples."""
+    a, b, c = np.abs(cov[:, 0]) + LOG_EPS, cov[:, 1], np.abs(cov[:, 2]) + LOG_EPS
+    return b / np.sqrt(a * c)
+
+
+def initial_quantizers(params, lam, bits=None, version=1):
+    """Quantiser parameters initialised from the data (ALGORITHM.md §6), for a file of ``version``."""
+    bits = dict(default_bits(version), **(bits or {}))
+    values = _attribute_values(params, lam, version)
     fields = {}
-    for a in ATTRIBUTES:
+    for a in CODINGS[version]:
         init = lsq_init if a.kind == "lsq" else log_init
         fields[f"{a.name}_step"], fields[f"{a.name}_offset"] = init(values[a.name], bits[a.name])
-    return QuantizerParams(bits, **fields)
+    return QuantizerParams(bits, **fields, version=version)
 
 
 @dataclass
@@ -156,7 +204,8 @@ class Quantised:
     ``quantizers`` carry the variances' log range of these Gaussians;
     ``codes`` and ``values`` (de-quantised) are by attribute name; ``scaled``
     holds ``(v - offset) / step`` of the LSQ+ attributes for their STE
-    gradients, and ``inputs`` the values before quantisation.
+    gradients, and ``inputs`` the values before quantisation (in version 2
+    also the unclipped ``"correlation"``).
     """
 
     quantizers: QuantizerParams
@@ -172,11 +221,12 @@ def quantise(params, lam, quantizers):
     The LSQ+ attributes use ``quantizers``' steps and offsets; the variances'
     log range is taken from these Gaussians (:func:`log_init`), as in training.
     """
-    inputs = _attribute_values(params, lam)
-    q = QuantizerParams(quantizers.bits, **{k: getattr(quantizers, k) for k in QuantizerParams.ARRAYS})
+    inputs = _attribute_values(params, lam, quantizers.version)
+    q = QuantizerParams(quantizers.bits, **{k: getattr(quantizers, k) for k in QuantizerParams.ARRAYS},
+                        version=quantizers.version)
     q.variance_step, q.variance_offset = log_init(inputs["variance"], q.bits["variance"])
     codes, values, scaled = {}, {}, {}
-    for a in ATTRIBUTES:
+    for a in CODINGS[q.version]:
         step, offset = getattr(q, f"{a.name}_step"), getattr(q, f"{a.name}_offset")
         if a.kind == "lsq":
             codes[a.name], values[a.name], scaled[a.name] = lsq_forward(inputs[a.name], step, offset, q.bits[a.name])
@@ -202,7 +252,7 @@ class QuantizedGaussians:
 
 def quantize(params, lam, quantizers):
     """Codes of every Gaussian (:func:`quantise` with float32 quantiser parameters, as a file stores them),
-    dropping those whose de-quantised covariance is not positive definite."""
+    dropping those whose de-quantised covariance is not positive definite (in version 2 all are)."""
     result = quantise(params, lam, quantizers.copy())
     codes = QuantizedGaussians(result.quantizers, *(result.codes[a.name].astype(np.uint16) for a in ATTRIBUTES))
     keep = positive_definite(dequantize(codes)[:, COV].astype(np.float64))
@@ -213,13 +263,31 @@ def quantize(params, lam, quantizers):
 def dequantize(codes):
     """Render-ready ``(N, 8)`` float32 parameters (filter folded in, colours after the sigmoid)."""
     q = codes.quantizers
-    out = np.zeros((codes.n_gaussians, N_PARAMS), np.float64)
-    out[:, MEAN] = codes.position * q.position_step + q.position_offset
-    variances = np.exp(codes.variance * q.variance_step + q.variance_offset)
-    out[:, VARIANCES] = variances
-    out[:, COV_XY] = codes.covariance * q.covariance_step + q.covariance_offset
-    out[:, COLOUR] = codes.colour * q.colour_step + q.colour_offset
-    return out.astype(np.float32)
+    values = dict(position=codes.position * q.position_step + q.position_offset,
+                  variance=np.exp(codes.variance * q.variance_step + q.variance_offset),
+                  covariance=codes.covariance * q.covariance_step + q.covariance_offset,
+                  colour=codes.colour * q.colour_step + q.colour_offset)
+    return drawn_parameters(values, q.version)
+
+
+def drawn_parameters(values, version, dtype=np.float32):
+    """The ``(N, 8)`` parameters (float32 unless ``dtype``) that de-quantised attribute ``values`` (by name) draw.
+
+    Version 1 draws them as they are; version 2 turns the correlation back
+    into ``b^ = tanh(t^) sqrt(a^ c^)`` and YCoCg back into RGB.
+    """
+    n = values["position"].shape[0]
+    out = np.empty((n, N_PARAMS), dtype)
+    out[:, MEAN] = values["position"]
+    out[:, VARIANCES] = values["variance"]
+    if version == 2:
+        a, c = values["variance"][:, 0], values["variance"][:, 1]
+        out[:, COV_XY] = (np.tanh(values["covariance"][:, 0]) * np.sqrt(a * c))[:, None]
+        out[:, COLOUR] = values["colour"] @ YCOCG_TO_RGB.T
+    else:
+        out[:, COV_XY] = values["covariance"]
+        out[:, COLOUR] = values["colour"]
+    return out
 
 
 @dataclass
@@ -246,17 +314,13 @@ class QuantizedMap:
 
     def forward(self, params, lam):
         result = quantise(params, lam, self.quantizers)
-        values = result.values
-        out = np.empty((params.shape[0], N_PARAMS), np.float32)
-        out[:, MEAN] = values["position"]
-        out[:, VARIANCES] = values["variance"]
-        out[:, COV_XY] = values["covariance"]
-        out[:, COLOUR] = values["colour"]
-        return out, np.zeros(params.shape[0], np.float32), result
+        return drawn_parameters(result.values, self.quantizers.version), np.zeros(params.shape[0], np.float32), result
 
     def backward(self, grad, result):
         bits = self.quantizers.bits
         grad = grad.astype(np.float64)
+        if self.quantizers.version == 2:
+            return _backward_v2(grad, result, bits)
         out = np.zeros_like(grad)
         own, through = {}, {}
         for a, columns in (("position", MEAN), ("covariance", COV_XY), ("colour", COLOUR)):
@@ -287,3 +351,41 @@ class QuantizedMap:
     def snapshot(self):
         """A copy of the quantiser parameters (to restore the best state)."""
         return self.quantizers.copy()
+
+
+def _backward_v2(grad, result, bits):
+    """:meth:`QuantizedMap.backward` for the version-2 coding: the chain rule through correlation and YCoCg.
+
+    With drawn ``b^ = r^ sqrt(a^ c^)``, ``r^ = tanh(t^)``: the variances get
+    their own gradient plus ``g_b r^ sqrt(c^/a^) / 2`` (and ``a <-> c``), and
+    ``t^`` gets ``g_b sqrt(a^c^) (1 - r^2)``; through the straight-through
+    quantisers to ``t = atanh(r)``, ``r = b / sqrt(a c)``, that reaches
+    ``b`` as ``g_r / sqrt(ac)`` and ``a``, ``c`` as ``-g_r r / (2a)``,
+    ``-g_r r / (2c)`` (zero where ``r`` is clipped). YCoCg is linear:
+    ``g_YCoCg^ = g_rgb^ M^-1`` and ``g_rgb = g_YCoCg M``.
+    """
+    out = np.zeros_like(grad)
+    own, through = {}, {}
+    values, inputs = result.values, result.inputs
+    a_hat, c_hat = values["variance"][:, 0], values["variance"][:, 1]
+    r_hat = np.tanh(values["covariance"][:, 0])
+    g_b = grad[:, COV_XY][:, 0]
+    root = np.sqrt(a_hat * c_hat)
+    g_variance_hat = grad[:, VARIANCES] + np.stack([g_b * r_hat * np.sqrt(c_hat / a_hat) / 2,
+                                                    g_b * r_hat * np.sqrt(a_hat / c_hat) / 2], axis=1)
+    g_t_hat = (g_b * root * (1.0 - r_hat ** 2))[:, None]
+    g_colour_hat = grad[:, COLOUR] @ YCOCG_TO_RGB
+    for a, g in (("position", grad[:, MEAN]), ("covariance", g_t_hat), ("colour", g_colour_hat)):
+        through[a], own[f"{a}_step"], own[f"{a}_offset"] = lsq_backward(
+            g, result.codes[a], result.scaled[a], bits[a])
+    variances = inputs["variance"]
+    out[:, MEAN] = through["position"]
+    out[:, VARIANCES] = g_variance_hat * values["variance"] * np.sign(variances) / (np.abs(variances) + LOG_EPS)
+    r = inputs["correlation"]
+    g_r = np.where(np.abs(r) < MAX_CORRELATION, through["covariance"][:, 0] / (1.0 - r ** 2), 0.0)
+    a, c = np.abs(variances[:, 0]) + LOG_EPS, np.abs(variances[:, 1]) + LOG_EPS
+    out[:, COV_XY] = (g_r / np.sqrt(a * c))[:, None]
+    out[:, VARIANCES] -= np.stack([g_r * r / (2 * a), g_r * r / (2 * c)], axis=1)
+    colours = inputs["colour"] @ YCOCG_TO_RGB.T
+    out[:, COLOUR] = (through["colour"] @ RGB_TO_YCOCG) * colours * (1.0 - colours)
+    return out.astype(np.float32), own

@@ -46,7 +46,7 @@ def test_pillow_opens_a_gi_file_by_its_magic(tmp_path, gi_path, gi_bytes):
     for path in (gi_path, renamed):
         with Image.open(path) as im:
             assert (im.format, im.size, im.mode) == ("GI", (96, 64), "RGB")
-            assert im.info["gaussians"] == decoded_model(gi_bytes).n_gaussians and im.info["version"] == 1
+            assert im.info["gaussians"] == decoded_model(gi_bytes).n_gaussians and im.info["version"] == 2
             assert im.info["bpp"] == pytest.approx(8 * len(gi_bytes) / (96 * 64))
             assert np.array_equal(np.asarray(im), _decoded_uint8(gi_bytes))
 

@@ -74,10 +74,11 @@ def assert_one_error_line(run, *fragments):
 
 
 @functools.lru_cache
-def valid_file(n=120, height=64, width=96):
+def valid_file(n=120, height=64, width=96, version=1):
     """A real ``.gi`` file of random Gaussians (what an encoder writes, without the fit)."""
     params, lam = random_model(n=n, height=height, width=width)
-    return bitstream.write(quantize(params, lam, initial_quantizers(params, lam)), height, width, 3)[0]
+    return bitstream.write(quantize(params, lam, initial_quantizers(params, lam, version=version)), height, width,
+                           3)[0]
 
 
 def with_crc(body):
@@ -211,9 +212,10 @@ def test_fixed_streams_must_have_their_exact_size():
         bitstream.read(crafted(64, 96, 10, [("fixed", b"", bytes(64))] * 8))
 
 
-def test_flipped_size_bits_with_a_fixed_crc_are_clear_errors():
+@pytest.mark.parametrize("version", [1, 2])
+def test_flipped_size_bits_with_a_fixed_crc_are_clear_errors(version):
     """2 000 width/height bit flips behind a recomputed CRC gave 12 MemoryError tracebacks."""
-    original = valid_file()
+    original = valid_file(version=version)
     rng = np.random.default_rng(7)
     for _ in range(2000):
         body = bytearray(original[:-4])
@@ -232,8 +234,10 @@ FUZZ_PEAK_BYTES = 2_000_000
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_random_headers_and_streams_behind_a_valid_crc_never_crash_or_allocate(data):
-    """Random header fields, stream bytes and lengths, CRC recomputed: only GIError, and a bounded peak."""
-    body = bytearray(valid_file(n=data.draw(st.sampled_from([1, 40, 300])))[:-4])
+    """Random header fields, stream bytes and lengths, CRC recomputed, in files of both versions: only
+    GIError, and a bounded peak."""
+    version = data.draw(st.sampled_from([1, 2]))
+    body = bytearray(valid_file(n=data.draw(st.sampled_from([1, 40, 300])), version=version)[:-4])
     u32 = st.integers(0, 2 ** 32 - 1)
     for offset, value in data.draw(st.lists(st.sampled_from([(5, u32), (9, u32), (14, u32)]), max_size=3)):
         struct.pack_into("<I", body, offset, data.draw(value))
