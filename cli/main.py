@@ -250,9 +250,9 @@ def compress_command(
     example: bool = typer.Option(False, "--example", help="Compress the photo bundled with gi-numba."),
     position_bits: Optional[int] = typer.Option(None, "--position-bits", help="Bits per position channel [12]."),
     variance_bits: Optional[int] = typer.Option(None, "--variance-bits", help="Bits per variance [paper recipe "
-                                                "(.gi v1): 10, default (v2): 7]."),
+                                                "(.gi v1): 10, default (v2): 6]."),
     covariance_bits: Optional[int] = typer.Option(None, "--covariance-bits", help="Bits of the covariance term "
-                                                  "[v1: 10, v2 (as a correlation): 7]."),
+                                                  "[v1: 10, v2 (as a correlation): 6]."),
     colour_bits: Optional[int] = typer.Option(None, "--colour-bits", help="Bits per colour channel [6; v2: YCoCg]."),
     backend: str = typer.Option("cpu", "--backend", help="Rasteriser backend: cpu, cuda (NVIDIA GPU) or auto."),
     max_pixels: int = MAX_PIXELS_OPTION,

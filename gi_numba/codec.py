@@ -65,7 +65,7 @@ def compress(image, n_gaussians, iterations=None, qat_iterations=None, seed=0, *
     The recipe also says which ``.gi`` version is written (paper: 1, default:
     2, docs/format.md); ``bits`` overrides that version's default depths
     (v1 ``{"position": 12, "variance": 10, "covariance": 10, "colour": 6}``,
-    v2 ``{"position": 12, "variance": 7, "covariance": 7, "colour": 6}``).
+    v2 ``{"position": 12, "variance": 6, "covariance": 6, "colour": 6}``).
     With ``return_report`` the result is ``(bytes, EncodeReport)``. An image
     file larger than ``max_pixels`` (:mod:`gi_numba.limits`) is refused.
     ``progress`` sees a :class:`~gi_numba.training.Progress` every

@@ -11,10 +11,10 @@ Per attribute, in a version-1 file (the paper's coding):
 
 A version-2 file (our departure, docs/format.md) codes the same attributes
 in coordinates whose precision follows what they draw: the covariance term
-as the correlation's ``t = atanh(b' / sqrt(a'c'))`` (LSQ+, 7 bits; drawn as
+as the correlation's ``t = atanh(b' / sqrt(a'c'))`` (LSQ+, 6 bits; drawn as
 ``b^ = tanh(t^) sqrt(a^ c^)``, so a small Gaussian's ``b'`` is as finely
 coded as a large one's, and every decoded covariance is positive definite),
-the variances at 7 bits, and the colour in YCoCg (LSQ+ per channel, 6 bits),
+the variances at 6 bits, and the colour in YCoCg (LSQ+ per channel, 6 bits),
 which decorrelates the channels so that the chroma codes cost less.
 
 LSQ+ codes are ``q = clamp(round((v - beta) / s), 0, 2^bits - 1)`` and values
@@ -105,8 +105,8 @@ ATTRIBUTES = (Attribute("position", "lsq", BITS["position"], ("dy", "x")),
               Attribute("colour", "lsq", BITS["colour"], ("red", "green", "blue")))
 #: The same attributes in a version-2 file: the covariance term as the correlation's ``atanh``, colour in YCoCg.
 ATTRIBUTES_V2 = (Attribute("position", "lsq", BITS["position"], ("dy", "x")),
-                 Attribute("variance", "log", 7, ("a", "c")),
-                 Attribute("covariance", "lsq", 7, ("corr",)),
+                 Attribute("variance", "log", 6, ("a", "c")),
+                 Attribute("covariance", "lsq", 6, ("corr",)),
                  Attribute("colour", "lsq", BITS["colour"], ("Y", "Co", "Cg")))
 #: The attribute table of each ``.gi`` format version.
 CODINGS = {1: ATTRIBUTES, 2: ATTRIBUTES_V2}
@@ -117,7 +117,7 @@ STREAMS = tuple(name for a in ATTRIBUTES for name in a.streams)
 
 
 def default_bits(version):
-    """The default bit depth of each attribute in a file of ``version`` (fixed length: v1 72 bits, v2 63)."""
+    """The default bit depth of each attribute in a file of ``version`` (fixed length: v1 72 bits, v2 60)."""
     return {a.name: a.default_bits for a in CODINGS[version]}
 
 

@@ -159,15 +159,15 @@ def psnr_trajectory(image, n, iterations, backend, recipe="paper"):
     return [p.psnr for p in seen], seen[-1].n_gaussians
 
 
-def qat_trajectory(image, n, iterations, backend):
-    """PSNR at every iteration of quantisation-aware training rasterised on ``backend``.
+def qat_trajectory(image, n, iterations, backend, version=1):
+    """PSNR at every iteration of quantisation-aware training (of a ``.gi`` ``version``) rasterised on ``backend``.
 
     The warm-up is fitted on the CPU (the same for both backends); QAT then
     trains host arrays and draws them with the backend's rasteriser, as
     ``gi compress --backend cuda`` does.
     """
     warm = gi_numba.fit(image, n, iterations=30, seed=0, sigmoid_colours=True)
-    phase = qat_phase(warm, iterations, 0.01)
+    phase = qat_phase(warm, iterations, 0.01, version=version)
     rasterizer = make_rasterizer(backend, *image.shape[:2])
     rasterizer.set_target(image.transpose(2, 0, 1))
     state = HostTraining(TrainState.fresh(warm.params.copy(), warm.lam.copy()), rasterizer, image, phase.mapping)
@@ -188,6 +188,7 @@ if __name__ == "__main__":
     gpu, n_gpu = psnr_trajectory(image, n, FIT_ITERATIONS, "cuda")
     fast = {backend: psnr_trajectory(image, n, FIT_ITERATIONS, backend, "fast")[0] for backend in ("cpu", "cuda")}
     state = compare_growth_and_pruning(3)
-    qat = {backend: qat_trajectory(image, n, QAT_ITERATIONS, backend) for backend in ("cpu", "cuda")}
+    qat = {f"{backend} v{version}": qat_trajectory(image, n, QAT_ITERATIONS, backend, version)
+           for backend in ("cpu", "cuda") for version in (1, 2)}
     print(json.dumps(dict(cases=cases, state=state, fit=dict(cpu=cpu, cuda=gpu, n_cpu=n_cpu, n_cuda=n_gpu),
                           fast=fast, qat=qat)))

@@ -139,10 +139,10 @@ def test_compress_decode_info(runner, tmp_path, crop_png):
 
 
 def test_the_recipe_chooses_the_file_version_and_bit_options_override_its_depths(runner, tmp_path, crop_png):
-    """The paper recipe writes version 1 (12/10/10/6 bits), the default version 2 (12/7/7/6); a bit option
+    """The paper recipe writes version 1 (12/10/10/6 bits), the default version 2 (12/6/6/6); a bit option
     changes only its own attribute."""
     expected = {"paper": (1, dict(position=12, variance=8, covariance=10, colour=6)),
-                "fast": (2, dict(position=12, variance=8, covariance=7, colour=6))}
+                "fast": (2, dict(position=12, variance=8, covariance=6, colour=6))}
     for recipe, (version, bits) in expected.items():
         gi = tmp_path / f"{recipe}.gi"
         result = runner.invoke(app, ["compress", str(crop_png), "-n", "30", "--iterations", "200", "--recipe",
