@@ -78,26 +78,11 @@ def compress(image, n_gaussians, iterations=None, qat_iterations=None, seed=0, *
     start = time.perf_counter()
     target, channels = as_target(image, max_pixels)
     height, width = target.shape[:2]
-    settings = FitSettings(n_gaussians, iterations=iterations, seed=seed, lr=lr, backend=backend,
-                           sigmoid_colours=True, recipe=recipe)
-    if qat_iterations is not None:
-        qat_iterations = check_number(qat_iterations, "QAT iterations", 0, integer=True)
-    warm_iterations, qat_iterations = settings.training_recipe.encode_phases(settings.iterations, qat_iterations)
-    settings = replace(settings, iterations=warm_iterations, recipe=settings.training_recipe)
-    version = settings.training_recipe.file_version
+    settings, qat_iterations = encode_settings(n_gaussians, iterations, qat_iterations, seed, recipe, lr, backend)
     _check_bits(bits)
     with catching_sigint():
         warm = fit_target(target, channels, settings, progress, progress_every, name="warm-up")
-        interrupted = warm.stats["interrupted"]
-        if interrupted or qat_iterations == 0:
-            params, lam = warm.params, warm.lam
-            quantizers = initial_quantizers(params, lam, bits, version)
-        else:
-            final_lr = representation_phase(settings, height, width).lr_at(settings.iterations)
-            phase = qat_phase(warm, qat_iterations, final_lr, bits, version)
-            params, lam, quantizers, interrupted = _quantization_aware_training(
-                warm, target, phase, backend, np.random.default_rng(settings.seed), progress, progress_every)
-    codes = quantize(params, lam, quantizers)
+        codes, interrupted = encode_warm(warm, target, settings, qat_iterations, bits, progress, progress_every)
     data, streams = bitstream.write(codes, height, width, channels)
     if not return_report:
         return data
@@ -106,6 +91,35 @@ def compress(image, n_gaussians, iterations=None, qat_iterations=None, seed=0, *
                           ms_ssim(decoded, target), codes.n_gaussians, time.perf_counter() - start, streams,
                           interrupted)
     return data, report
+
+
+def encode_settings(n_gaussians, iterations=None, qat_iterations=None, seed=0, recipe=None, lr=None, backend="cpu"):
+    """``(FitSettings of the warm-up, QAT iterations)`` of an encode (the recipe's ``encode_phases``)."""
+    settings = FitSettings(n_gaussians, iterations=iterations, seed=seed, lr=lr, backend=backend,
+                           sigmoid_colours=True, recipe=recipe)
+    if qat_iterations is not None:
+        qat_iterations = check_number(qat_iterations, "QAT iterations", 0, integer=True)
+    warm_iterations, qat_iterations = settings.training_recipe.encode_phases(settings.iterations, qat_iterations)
+    return replace(settings, iterations=warm_iterations, recipe=settings.training_recipe), qat_iterations
+
+
+def encode_warm(warm, target, settings, qat_iterations, bits=None, progress=None, progress_every=100):
+    """``(codes, interrupted)`` of an encode from its warm-up model ``warm`` (fitted with ``settings``).
+
+    Quantisation-aware training for ``qat_iterations`` (none if 0 or if the
+    warm-up was interrupted), learning the coding of the recipe's file
+    version, then quantisation (ALGORITHM.md §6.2-6.3).
+    """
+    version = settings.training_recipe.file_version
+    if warm.stats["interrupted"] or qat_iterations == 0:
+        params, lam, quantizers = warm.params, warm.lam, initial_quantizers(warm.params, warm.lam, bits, version)
+        interrupted = warm.stats["interrupted"]
+    else:
+        final_lr = representation_phase(settings, warm.height, warm.width).lr_at(settings.iterations)
+        phase = qat_phase(warm, qat_iterations, final_lr, bits, version)
+        params, lam, quantizers, interrupted = _quantization_aware_training(
+            warm, target, phase, settings.backend, np.random.default_rng(settings.seed), progress, progress_every)
+    return quantize(params, lam, quantizers), interrupted
 
 
 def qat_phase(warm, iterations, lr, bits=None, version=1):
