@@ -100,7 +100,7 @@ def write(codes, height, width, channels):
     head = _HEADER.pack(MAGIC, q.version, height, width, channels, codes.n_gaussians,
                         bits["position"], bits["variance"], bits["covariance"], bits["colour"])
     head += _QUANTIZERS.pack(*_quantizer_floats(q))
-    parts, infos = [head, struct.pack("<B", len(CODINGS[q.version]) * 2)], []
+    parts, infos = [head, struct.pack("<B", len(stream_names(q.version)))], []
     for index, (name, symbols, nbits) in enumerate(_streams_of(codes)):
         model, params, payload = _best_coding(symbols, nbits)
         parts.append(_STREAM.pack(index, MODELS.index(model), len(params)) + params

@@ -112,8 +112,6 @@ ATTRIBUTES_V2 = (Attribute("position", "lsq", BITS["position"], ("dy", "x")),
 CODINGS = {1: ATTRIBUTES, 2: ATTRIBUTES_V2}
 #: Default bit depths (ALGORITHM.md §6): 2*12 + 3*10 + 3*6 = 72 bits per Gaussian.
 DEFAULT_BITS = {a.name: a.default_bits for a in ATTRIBUTES}
-#: Every stream of a version-1 file, in order.
-STREAMS = tuple(name for a in ATTRIBUTES for name in a.streams)
 
 
 def default_bits(version):
