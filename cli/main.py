@@ -207,13 +207,13 @@ _BREAKDOWN = dict(positions=("position",), covariance=("variance", "covariance")
 
 def _info_compressed(data, max_pixels, as_json):
     parsed = bitstream.read(data, max_pixels)
-    groups = {group: [stream for a in CODINGS[parsed.codes.quantizers.version] if a.name in names
-                      for stream in a.streams] for group, names in _BREAKDOWN.items()}
+    version = parsed.codes.quantizers.version
+    groups = {group: [stream for a in CODINGS[version] if a.name in names for stream in a.streams]
+              for group, names in _BREAKDOWN.items()}
     sizes = {s.name: s.nbytes for s in parsed.streams}
     breakdown = {group: sum(sizes[name] for name in names) for group, names in groups.items()}
     breakdown["header"] = len(data) - sum(sizes.values())
     pixels = parsed.height * parsed.width
-    version = parsed.codes.quantizers.version
     result = dict(format="gi", version=version, height=parsed.height, width=parsed.width, channels=parsed.channels,
                   n_gaussians=parsed.codes.n_gaussians, bytes=len(data), bpp=8.0 * len(data) / pixels,
                   bits=parsed.codes.quantizers.bits, breakdown=breakdown,

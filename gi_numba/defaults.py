@@ -23,6 +23,9 @@ QAT_LR = 0.001
 QAT_LR_DECAY_EVERY = 10_000
 #: Bits per attribute (§6): 2 x 12 (position) + 2 x 10 (variances) + 10 (covariance) + 3 x 6 (colour) = 72.
 BITS = dict(position=12, variance=10, covariance=10, colour=6)
+#: Bits per attribute of a ``.gi`` version-2 file, our departure (docs/format.md): 12 (position), 6 (variances,
+#: log-uniform), 6 (the covariance term as a correlation), 6 (colour in YCoCg) = 60 per Gaussian.
+BITS_V2 = dict(position=12, variance=6, covariance=6, colour=6)
 #: How many numbers of each attribute a Gaussian has (x, y; a', c'; b'; r, g, b).
 ATTRIBUTE_SIZES = dict(position=2, variance=2, covariance=1, colour=3)
 

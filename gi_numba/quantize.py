@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .defaults import BITS, QAT_LR, QAT_LR_DECAY_EVERY
+from .defaults import BITS, BITS_V2, QAT_LR, QAT_LR_DECAY_EVERY
 from .layout import (COLOUR, COV, COV_XY, MEAN, N_PARAMS, TRIPLE_COV_XY, TRIPLE_VARIANCES, VARIANCES,
                      filtered_covariances)
 from .parameterisation import positive_definite, sigmoid
@@ -104,10 +104,10 @@ ATTRIBUTES = (Attribute("position", "lsq", BITS["position"], ("dy", "x")),
               Attribute("covariance", "lsq", BITS["covariance"], ("b",)),
               Attribute("colour", "lsq", BITS["colour"], ("red", "green", "blue")))
 #: The same attributes in a version-2 file: the covariance term as the correlation's ``atanh``, colour in YCoCg.
-ATTRIBUTES_V2 = (Attribute("position", "lsq", BITS["position"], ("dy", "x")),
-                 Attribute("variance", "log", 6, ("a", "c")),
-                 Attribute("covariance", "lsq", 6, ("corr",)),
-                 Attribute("colour", "lsq", BITS["colour"], ("Y", "Co", "Cg")))
+ATTRIBUTES_V2 = (Attribute("position", "lsq", BITS_V2["position"], ("dy", "x")),
+                 Attribute("variance", "log", BITS_V2["variance"], ("a", "c")),
+                 Attribute("covariance", "lsq", BITS_V2["covariance"], ("corr",)),
+                 Attribute("colour", "lsq", BITS_V2["colour"], ("Y", "Co", "Cg")))
 #: The attribute table of each ``.gi`` format version.
 CODINGS = {1: ATTRIBUTES, 2: ATTRIBUTES_V2}
 #: Default bit depths (ALGORITHM.md §6): 2*12 + 3*10 + 3*6 = 72 bits per Gaussian.
@@ -315,22 +315,17 @@ class QuantizedMap:
         return drawn_parameters(result.values, self.quantizers.version), np.zeros(params.shape[0], np.float32), result
 
     def backward(self, grad, result):
-        bits = self.quantizers.bits
+        bits, version = self.quantizers.bits, self.quantizers.version
         grad = grad.astype(np.float64)
-        if self.quantizers.version == 2:
-            return _backward_v2(grad, result, bits)
-        out = np.zeros_like(grad)
+        g_hat = _coded_value_gradients(grad, result.values, version)
         own, through = {}, {}
-        for a, columns in (("position", MEAN), ("covariance", COV_XY), ("colour", COLOUR)):
+        for a in ("position", "covariance", "colour"):
             through[a], own[f"{a}_step"], own[f"{a}_offset"] = lsq_backward(
-                grad[:, columns], result.codes[a], result.scaled[a], bits[a])
-        variances, colours = result.inputs["variance"], result.inputs["colour"]
-        out[:, MEAN] = through["position"]
-        out[:, VARIANCES] = (grad[:, VARIANCES] * result.values["variance"] * np.sign(variances)
-                             / (np.abs(variances) + LOG_EPS))
-        out[:, COV_XY] = through["covariance"]
-        out[:, COLOUR] = through["colour"] * colours * (1.0 - colours)
-        return out.astype(np.float32), own
+                g_hat[a], result.codes[a], result.scaled[a], bits[a])
+        variances = result.inputs["variance"]
+        through["variance"] = (g_hat["variance"] * result.values["variance"] * np.sign(variances)
+                               / (np.abs(variances) + LOG_EPS))
+        return _parameter_gradients(through, result.inputs, version).astype(np.float32), own
 
     def step(self, own_grads, iteration):
         """One Adam step on the learned quantiser parameters with the gradients :meth:`backward` returned."""
@@ -351,39 +346,49 @@ class QuantizedMap:
         return self.quantizers.copy()
 
 
-def _backward_v2(grad, result, bits):
-    """:meth:`QuantizedMap.backward` for the version-2 coding: the chain rule through correlation and YCoCg.
+def _coded_value_gradients(grad, values, version):
+    """The loss gradients of the de-quantised coded ``values`` (by attribute) from those of the drawn parameters.
 
-    With drawn ``b^ = r^ sqrt(a^ c^)``, ``r^ = tanh(t^)``: the variances get
-    their own gradient plus ``g_b r^ sqrt(c^/a^) / 2`` (and ``a <-> c``), and
-    ``t^`` gets ``g_b sqrt(a^c^) (1 - r^2)``; through the straight-through
-    quantisers to ``t = atanh(r)``, ``r = b / sqrt(a c)``, that reaches
-    ``b`` as ``g_r / sqrt(ac)`` and ``a``, ``c`` as ``-g_r r / (2a)``,
-    ``-g_r r / (2c)`` (zero where ``r`` is clipped). YCoCg is linear:
-    ``g_YCoCg^ = g_rgb^ M^-1`` and ``g_rgb = g_YCoCg M``.
+    Version 1 draws the coded values as they are. Version 2 draws
+    ``b^ = r^ sqrt(a^ c^)``, ``r^ = tanh(t^)``: the variances get their own
+    gradient plus ``g_b r^ sqrt(c^/a^) / 2`` (and ``a <-> c``), ``t^`` gets
+    ``g_b sqrt(a^c^) (1 - r^2)``, and YCoCg, linear, ``g_rgb^ M^-1``.
     """
-    out = np.zeros_like(grad)
-    own, through = {}, {}
-    values, inputs = result.values, result.inputs
-    a_hat, c_hat = values["variance"][:, 0], values["variance"][:, 1]
-    r_hat = np.tanh(values["covariance"][:, 0])
-    g_b = grad[:, COV_XY][:, 0]
-    root = np.sqrt(a_hat * c_hat)
-    g_variance_hat = grad[:, VARIANCES] + np.stack([g_b * r_hat * np.sqrt(c_hat / a_hat) / 2,
-                                                    g_b * r_hat * np.sqrt(a_hat / c_hat) / 2], axis=1)
-    g_t_hat = (g_b * root * (1.0 - r_hat ** 2))[:, None]
-    g_colour_hat = grad[:, COLOUR] @ YCOCG_TO_RGB
-    for a, g in (("position", grad[:, MEAN]), ("covariance", g_t_hat), ("colour", g_colour_hat)):
-        through[a], own[f"{a}_step"], own[f"{a}_offset"] = lsq_backward(
-            g, result.codes[a], result.scaled[a], bits[a])
-    variances = inputs["variance"]
+    g = dict(position=grad[:, MEAN], variance=grad[:, VARIANCES], covariance=grad[:, COV_XY],
+             colour=grad[:, COLOUR])
+    if version == 2:
+        a_hat, c_hat = values["variance"][:, 0], values["variance"][:, 1]
+        r_hat = np.tanh(values["covariance"][:, 0])
+        g_b = g["covariance"][:, 0]
+        g["variance"] = g["variance"] + np.stack([g_b * r_hat * np.sqrt(c_hat / a_hat) / 2,
+                                                  g_b * r_hat * np.sqrt(a_hat / c_hat) / 2], axis=1)
+        g["covariance"] = (g_b * np.sqrt(a_hat * c_hat) * (1.0 - r_hat ** 2))[:, None]
+        g["colour"] = g["colour"] @ YCOCG_TO_RGB
+    return g
+
+
+def _parameter_gradients(through, inputs, version):
+    """``(N, 8)`` gradients of the trained parameters from those of the coded values before quantisation.
+
+    ``through`` holds them by attribute (the variances' already through
+    their log quantiser). Colours are trained as logits. In version 2 the
+    correlation ``r = b / sqrt(a c)`` (coded as ``t = atanh(r)``) reaches
+    ``b`` as ``g_r / sqrt(ac)`` and ``a``, ``c`` as ``-g_r r / (2a)``,
+    ``-g_r r / (2c)`` (zero where ``r`` is clipped), and YCoCg reaches RGB
+    as ``g_YCoCg M``.
+    """
+    out = np.zeros((through["position"].shape[0], N_PARAMS))
     out[:, MEAN] = through["position"]
-    out[:, VARIANCES] = g_variance_hat * values["variance"] * np.sign(variances) / (np.abs(variances) + LOG_EPS)
-    r = inputs["correlation"]
-    g_r = np.where(np.abs(r) < MAX_CORRELATION, through["covariance"][:, 0] / (1.0 - r ** 2), 0.0)
-    a, c = np.abs(variances[:, 0]) + LOG_EPS, np.abs(variances[:, 1]) + LOG_EPS
-    out[:, COV_XY] = (g_r / np.sqrt(a * c))[:, None]
-    out[:, VARIANCES] -= np.stack([g_r * r / (2 * a), g_r * r / (2 * c)], axis=1)
-    colours = inputs["colour"] @ YCOCG_TO_RGB.T
-    out[:, COLOUR] = (through["colour"] @ RGB_TO_YCOCG) * colours * (1.0 - colours)
-    return out.astype(np.float32), own
+    out[:, VARIANCES] = through["variance"]
+    if version == 2:
+        r = inputs["correlation"]
+        g_r = np.where(np.abs(r) < MAX_CORRELATION, through["covariance"][:, 0] / (1.0 - r ** 2), 0.0)
+        a, c = np.abs(inputs["variance"][:, 0]) + LOG_EPS, np.abs(inputs["variance"][:, 1]) + LOG_EPS
+        out[:, COV_XY] = (g_r / np.sqrt(a * c))[:, None]
+        out[:, VARIANCES] -= np.stack([g_r * r / (2 * a), g_r * r / (2 * c)], axis=1)
+        colours, g_colours = inputs["colour"] @ YCOCG_TO_RGB.T, through["colour"] @ RGB_TO_YCOCG
+    else:
+        out[:, COV_XY] = through["covariance"]
+        colours, g_colours = inputs["colour"], through["colour"]
+    out[:, COLOUR] = g_colours * colours * (1.0 - colours)
+    return out
