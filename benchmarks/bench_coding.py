@@ -6,7 +6,9 @@ the bit depths) changes only the second part, so each (image, N) warm-up of
 the recipe is fitted once and cached as ``.npz`` under ``--cache``, and every
 variant runs its QAT from that same model: a variant costs a tenth of an
 encode. Variants are written ``label:version=V,position=B,variance=B,
-covariance=B,colour=B`` (unset depths: the version's defaults). Rows (real
+covariance=B,colour=B,slope=K,lambda=L`` (unset depths: the version's defaults; the rate term of
+quantisation-aware training, :func:`gi_numba.codec.rate_weight`, at the recipe's ``rate_slope`` unless
+``slope`` (0: none) or a fixed ``lambda`` is given). Rows (real
 file bytes, decoded PSNR, Gaussians kept, bytes per stream) go to a CSV that
 resumes; the table printed is each variant's BD-rate (PSNR) against the
 first one, per image and mean, and its mean bits per Gaussian per stream.
@@ -27,7 +29,7 @@ import numpy as np
 from gi_numba import bitstream
 from gi_numba.bench.bdrate import bd_rate
 from gi_numba.bench.table import ResultTable
-from gi_numba.codec import decompress, encode_settings, encode_warm
+from gi_numba.codec import decompress, encode_settings, encode_warm, rate_weight
 from gi_numba.fit import fit_target
 from gi_numba.image_io import load_image
 from gi_numba.metrics import psnr
@@ -39,11 +41,15 @@ FIELDS = ("label", "image", "n", "bytes", "bpp", "psnr", "kept", "seconds", "str
 
 
 def parse_variant(text):
-    """``label:version=V,name=bits,...`` -> ``(label, version, {attribute: bits})``."""
+    """``label:version=V,slope=K,lambda=L,name=bits,...`` -> ``(label, version, rate, {attribute: bits})``.
+
+    ``rate`` holds the ``slope`` and ``lambda`` given (as floats; unset: the recipe's).
+    """
     label, _, spec = text.partition(":")
     settings = dict(item.split("=") for item in spec.split(",") if item)
     version = int(settings.pop("version", 2))
-    return label, version, {name: int(bits) for name, bits in settings.items()}
+    rate = {key: float(settings.pop(key)) for key in ("slope", "lambda") if key in settings}
+    return label, version, rate, {name: int(bits) for name, bits in settings.items()}
 
 
 def warm_model(path, target, n, recipe, cache):
@@ -62,12 +68,16 @@ def warm_model(path, target, n, recipe, cache):
     return model, settings, qat
 
 
-def encode_row(label, version, bits, path, target, n, recipe, cache):
+def encode_row(label, version, rate, bits, path, target, n, recipe, cache):
     """One variant's file from the cached warm-up: its size, decoded PSNR and bytes per stream."""
     warm, settings, qat = warm_model(path, target, n, recipe, cache)
-    settings = replace(settings, recipe=recipe.with_changes(file_version=version))
+    changes = dict(file_version=version)
+    if "slope" in rate:
+        changes["rate_slope"] = rate["slope"] or None
+    settings = replace(settings, recipe=recipe.with_changes(**changes))
     start = time.perf_counter()
-    codes, _ = encode_warm(warm, target, settings, qat, bits or None)
+    lmbda = rate_weight(warm, target, settings, bits or None, rate.get("lambda"))
+    codes, _ = encode_warm(warm, target, settings, qat, bits or None, lmbda=lmbda)
     data, streams = bitstream.write(codes, target.shape[0], target.shape[1], 3)
     seconds = time.perf_counter() - start
     return dict(label=label, image=Path(path).stem, n=str(n), bytes=len(data),
@@ -123,12 +133,12 @@ def main():
         path = KODAK / f"kodim{int(number):02d}.png"
         target, _ = load_image(path)
         for n in (int(v) for v in args.n.split(",")):
-            for label, version, bits in variants:
+            for label, version, rate, bits in variants:
                 if not table.has(label, path.stem, n):
-                    row = encode_row(label, version, bits, path, target, n, recipe, args.cache)
+                    row = encode_row(label, version, rate, bits, path, target, n, recipe, args.cache)
                     table.add(row)
                     print(f"{label:14} {path.stem} {n:6d} {row['bytes']:7d} B {row['psnr']:6.2f} dB", flush=True)
-    print(summary(table.rows, [label for label, _, _ in variants]))
+    print(summary(table.rows, [variant[0] for variant in variants]))
 
 
 if __name__ == "__main__":

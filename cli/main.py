@@ -254,6 +254,9 @@ def compress_command(
     covariance_bits: Optional[int] = typer.Option(None, "--covariance-bits", help="Bits of the covariance term "
                                                   "[v1: 10, v2 (as a correlation): 6]."),
     colour_bits: Optional[int] = typer.Option(None, "--colour-bits", help="Bits per colour channel [6; v2: YCoCg]."),
+    lmbda: Optional[float] = typer.Option(None, "--lambda", help="Rate weight of quantisation-aware training, "
+                                          "loss D + lambda R (MSE per bpp; 0: none) [default recipe: from the "
+                                          "warm-up's slope; paper: 0]."),
     backend: str = typer.Option("cpu", "--backend", help="Rasteriser backend: cpu, cuda (NVIDIA GPU) or auto."),
     max_pixels: int = MAX_PIXELS_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object with the results."),
@@ -269,6 +272,8 @@ def compress_command(
     _check_counts(n=n, iterations=iterations, seed=seed, qat_iterations=qat_iterations, bpp=bpp, **bits)
     if target_psnr is not None:
         check_number(target_psnr, "--psnr", 0, above=True)
+    if lmbda is not None:
+        check_number(lmbda, "--lambda", 0)
     source = example_image_path() if example else image
     if output is None:
         output = STDIO if source == STDIO else Path(Path(source).with_suffix(".gi").name)
@@ -281,18 +286,20 @@ def compress_command(
     bar = ProgressBar()
     try:
         data, report = encode(source, n, bpp, target_psnr, iterations=iterations, qat_iterations=qat_iterations,
-                              seed=seed, recipe=recipe, bits=bits, backend=backend, progress=bar,
+                              seed=seed, recipe=recipe, bits=bits, lmbda=lmbda, backend=backend, progress=bar,
                               max_pixels=max_pixels)
     finally:
         bar.close()
     _write(output, data)
     result = dict(bytes=report.nbytes, bpp=report.bpp, psnr=report.psnr, ms_ssim=report.ms_ssim,
-                  n_gaussians=report.n_gaussians, seconds=round(report.seconds, 3), output=str(output))
+                  n_gaussians=report.n_gaussians, seconds=round(report.seconds, 3), output=str(output),
+                  **{"lambda": report.lmbda})
     emit(as_json, result, [
         f"bytes      {report.nbytes} ({report.bpp:.4f} bpp)",
         f"PSNR       {report.psnr:.2f} dB (decoded file)",
         f"MS-SSIM    {_fmt_ssim(report.ms_ssim)}",
         f"Gaussians  {report.n_gaussians}",
+        f"lambda     {report.lmbda:.4g} (rate weight of QAT)",
         f"encode     {report.seconds:.1f} s",
         f"output     {_name(output, '<stdout>')}",
     ], to_stderr=output == STDIO)

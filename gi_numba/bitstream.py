@@ -110,6 +110,23 @@ def write(codes, height, width, channels):
     return body + _CRC.pack(zlib.crc32(body)), infos
 
 
+def estimated_streams(codes):
+    """``[(name, model, bits)]`` of the streams :func:`write` makes of ``codes``: the model it will pick and
+    that model's estimated bits (:func:`estimated_bits`), in file order."""
+    out = []
+    for name, symbols, nbits in _streams_of(sort_by_position(codes)):
+        costs = estimated_bits(symbols, nbits)
+        model = min(costs, key=costs.get)
+        out.append((name, model, costs[model]))
+    return out
+
+
+def estimated_file_bits(streams):
+    """Bits of a file whose streams :func:`estimated_streams` estimated: theirs plus the header's, framing and CRC."""
+    framing = _HEADER.size + _QUANTIZERS.size + 1 + len(streams) * (_STREAM.size + _PAYLOAD.size) + _CRC.size
+    return 8 * framing + sum(bits for _, _, bits in streams)
+
+
 def sort_by_position(codes):
     """The same Gaussians in row-major order of their quantised position."""
     order = np.lexsort((codes.position[:, 0], codes.position[:, 1]))
@@ -144,6 +161,36 @@ def _best_coding(symbols, nbits):
         options.append(("laplace", *_laplace_encode(symbols)))
         options.append(("histogram", *_histogram_encode(symbols)))
     return min(options, key=lambda o: len(o[1]) + len(o[2]))
+
+
+def estimated_bits(symbols, nbits):
+    """Bits each model would spend on a stream (its parameters and payload, as :func:`_best_coding` writes
+    them), estimated without coding: the information content of the symbols under the model, plus the
+    ANS coder's final word (half a 32-bit word on average).
+    """
+    options = {"fixed": 8 * -(-symbols.size * nbits // 8)}
+    if symbols.size:
+        low, high = _support(symbols)
+        counts = np.bincount(symbols - low, minlength=high - low + 1)
+        mean = np.float32(np.median(symbols))
+        scale = np.float32(max(np.mean(np.abs(symbols - float(mean))), _MIN_SCALE))
+        laplace = _laplace_probabilities(low, high, float(mean), float(scale))
+        used = counts > 0
+        options["laplace"] = 8 * _LAPLACE.size - float(counts[used] @ np.log2(laplace[used])) + 16
+        options["histogram"] = (8 * (_SUPPORT.size + _varint_bytes(counts)) + _information_bits(counts) + 16)
+    return options
+
+
+def _laplace_probabilities(low, high, mean, scale):
+    """Probabilities of the symbols ``low .. high`` under a Laplace quantised to unit bins, tails on the ends."""
+    edges = np.arange(low, high, dtype=np.float64) + 0.5 - mean
+    cdf = np.where(edges < 0, 0.5 * np.exp(edges / scale), 1.0 - 0.5 * np.exp(-edges / scale))
+    return np.maximum(np.diff(np.concatenate([[0.0], cdf, [1.0]])), 2.0 ** -24)
+
+
+def _varint_bytes(values):
+    """Bytes of ``values`` as LEB128 varints (:func:`_varints`), without writing them."""
+    return int(np.sum(1 + (values >= 1 << 7) + (values >= 1 << 14) + (values >= 1 << 21) + (values >= 1 << 28)))
 
 
 def _pack_bits(symbols, nbits):

@@ -31,6 +31,7 @@ from .metrics import ms_ssim, psnr
 from .model import GaussianImage
 from .optim import Constant
 from .quantize import QuantizedMap, dequantize, initial_quantizers, quantize
+from .rate import RateTerm
 from .raster import make_rasterizer
 from .strategy import PruneStrategy, TrainState
 from .training import HostTraining, Phase, raise_if_diverged, train
@@ -49,10 +50,11 @@ class EncodeReport:
     streams: list
     interrupted: bool = False
     encodes: int = 1  # full encodes behind it (a --bpp encode may need a second; pilots not counted)
+    lmbda: float = 0.0  # the rate term's weight in quantisation-aware training (MSE per bpp; 0: none)
 
 
 def compress(image, n_gaussians, iterations=None, qat_iterations=None, seed=0, *, recipe=None, bits=None, lr=None,
-             backend="cpu", progress=None, progress_every=100, return_report=False, max_pixels=None):
+             lmbda=None, backend="cpu", progress=None, progress_every=100, return_report=False, max_pixels=None):
     """Encode an image with ``n_gaussians`` Gaussians into ``.gi`` bytes.
 
     The ``recipe`` (:mod:`gi_numba.recipes`) says how the ``iterations``
@@ -66,6 +68,9 @@ def compress(image, n_gaussians, iterations=None, qat_iterations=None, seed=0, *
     2, docs/format.md); ``bits`` overrides that version's default depths
     (v1 ``{"position": 12, "variance": 10, "covariance": 10, "colour": 6}``,
     v2 ``{"position": 12, "variance": 6, "covariance": 6, "colour": 6}``).
+    ``lmbda`` weighs the rate in quantisation-aware training's loss
+    ``D + lmbda R`` (MSE per bpp, :mod:`gi_numba.rate`; 0: distortion only);
+    by default the recipe's (:func:`rate_weight`: the paper has none).
     With ``return_report`` the result is ``(bytes, EncodeReport)``. An image
     file larger than ``max_pixels`` (:mod:`gi_numba.limits`) is refused.
     ``progress`` sees a :class:`~gi_numba.training.Progress` every
@@ -80,16 +85,20 @@ def compress(image, n_gaussians, iterations=None, qat_iterations=None, seed=0, *
     height, width = target.shape[:2]
     settings, qat_iterations = encode_settings(n_gaussians, iterations, qat_iterations, seed, recipe, lr, backend)
     _check_bits(bits)
+    if lmbda is not None:
+        lmbda = check_number(lmbda, "the rate weight lambda", 0)
     with catching_sigint():
         warm = fit_target(target, channels, settings, progress, progress_every, name="warm-up")
-        codes, interrupted = encode_warm(warm, target, settings, qat_iterations, bits, progress, progress_every)
+        lmbda = rate_weight(warm, target, settings, bits, lmbda)
+        codes, interrupted = encode_warm(warm, target, settings, qat_iterations, bits, progress, progress_every,
+                                         lmbda)
     data, streams = bitstream.write(codes, height, width, channels)
     if not return_report:
         return data
     decoded = decompress(data, max_pixels=max_pixels)
     report = EncodeReport(len(data), 8.0 * len(data) / (height * width), psnr(decoded, target),
                           ms_ssim(decoded, target), codes.n_gaussians, time.perf_counter() - start, streams,
-                          interrupted)
+                          interrupted, lmbda=lmbda)
     return data, report
 
 
@@ -103,12 +112,35 @@ def encode_settings(n_gaussians, iterations=None, qat_iterations=None, seed=0, r
     return replace(settings, iterations=warm_iterations, recipe=settings.training_recipe), qat_iterations
 
 
-def encode_warm(warm, target, settings, qat_iterations, bits=None, progress=None, progress_every=100):
+def rate_weight(warm, target, settings, bits=None, lmbda=None):
+    """The ``lambda`` of an encode's quantisation-aware training: ``lmbda`` if given, else the recipe's.
+
+    A recipe's ``rate_slope`` ``k`` sets ``lambda = k D / R`` from the
+    warm-up's post-training quantisation (its MSE ``D`` and estimated bpp
+    ``R``): along the curve that the Gaussian count traces, PSNR gains about
+    3 dB per doubling of the rate, so the curve's slope ``-dD/dR`` is about
+    ``D / R`` and ``k = 1`` trades the two at that slope (docs/format.md).
+    """
+    if lmbda is not None:
+        return lmbda
+    slope = settings.training_recipe.rate_slope
+    if slope is None or warm.n_gaussians == 0:
+        return 0.0
+    version = settings.training_recipe.file_version
+    codes = quantize(warm.params, warm.lam, initial_quantizers(warm.params, warm.lam, bits, version))
+    render = model_of_codes(codes, warm.height, warm.width).render(backend=settings.backend)
+    mse = float(np.mean((render - target) ** 2))
+    bpp = bitstream.estimated_file_bits(bitstream.estimated_streams(codes)) / (warm.height * warm.width)
+    return slope * mse / bpp
+
+
+def encode_warm(warm, target, settings, qat_iterations, bits=None, progress=None, progress_every=100, lmbda=0.0):
     """``(codes, interrupted)`` of an encode from its warm-up model ``warm`` (fitted with ``settings``).
 
     Quantisation-aware training for ``qat_iterations`` (none if 0 or if the
     warm-up was interrupted), learning the coding of the recipe's file
-    version, then quantisation (ALGORITHM.md §6.2-6.3).
+    version, then quantisation (ALGORITHM.md §6.2-6.3). A positive ``lmbda``
+    trains ``D + lmbda R`` (:mod:`gi_numba.rate`).
     """
     version = settings.training_recipe.file_version
     if warm.stats["interrupted"] or qat_iterations == 0:
@@ -116,22 +148,24 @@ def encode_warm(warm, target, settings, qat_iterations, bits=None, progress=None
         interrupted = warm.stats["interrupted"]
     else:
         final_lr = representation_phase(settings, warm.height, warm.width).lr_at(settings.iterations)
-        phase = qat_phase(warm, qat_iterations, final_lr, bits, version)
+        phase = qat_phase(warm, qat_iterations, final_lr, bits, version, lmbda)
         params, lam, quantizers, interrupted = _quantization_aware_training(
             warm, target, phase, settings.backend, np.random.default_rng(settings.seed), progress, progress_every)
     return quantize(params, lam, quantizers), interrupted
 
 
-def qat_phase(warm, iterations, lr, bits=None, version=1):
+def qat_phase(warm, iterations, lr, bits=None, version=1, lmbda=0.0):
     """Quantisation-aware training from the warm-up model ``warm`` (ALGORITHM.md §6.2) as a phase.
 
     The learning rate stays at ``lr``, the warm-up's last; the strategy
     prunes but never grows (:class:`~gi_numba.strategy.PruneStrategy`); the map draws the de-quantised attributes
-    in the coding of file ``version``, its quantisers initialised from the warm-up's Gaussians.
+    in the coding of file ``version``, its quantisers initialised from the warm-up's Gaussians, and with
+    a positive ``lmbda`` the loss is ``D + lmbda R`` (:class:`~gi_numba.rate.RateTerm`).
     """
     strategy = PruneStrategy(warm.n_gaussians, warm.height, warm.width)
+    rate = RateTerm(lmbda, warm.height * warm.width) if lmbda > 0 else None
     return Phase("QAT", iterations, lr, Constant(), strategy,
-                 QuantizedMap(initial_quantizers(warm.params, warm.lam, bits, version)))
+                 QuantizedMap(initial_quantizers(warm.params, warm.lam, bits, version), rate=rate))
 
 
 def _check_bits(bits):
@@ -169,9 +203,14 @@ def decompress(data, height=None, width=None, scale=None, backend="cpu", max_pix
 def decoded_model(data, max_pixels=None):
     """The :class:`GaussianImage` a ``.gi`` file describes (colours as drawn, no filter)."""
     parsed = bitstream.read(data, max_pixels)
-    params = dequantize(parsed.codes)
-    return GaussianImage(params=params, lam=np.zeros(params.shape[0], np.float32), height=parsed.height,
-                         width=parsed.width, channels=parsed.channels)
+    return model_of_codes(parsed.codes, parsed.height, parsed.width, parsed.channels)
+
+
+def model_of_codes(codes, height, width, channels=3):
+    """The :class:`GaussianImage` that quantised Gaussians draw (de-quantised, no filter)."""
+    params = dequantize(codes)
+    return GaussianImage(params=params, lam=np.zeros(params.shape[0], np.float32), height=height, width=width,
+                         channels=channels)
 
 #: ``--bpp`` lands within this relative distance of the target.
 RATE_TOLERANCE = 0.10

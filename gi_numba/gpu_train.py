@@ -218,6 +218,8 @@ class DeviceTrainState:
     a Gaussian's moments with it. Its map is the identity.
     """
 
+    penalty = 0.0  # the identity map adds nothing to the squared error
+
     def __init__(self, state, capacity, rasterizer):
         capacity = max(int(capacity), state.n_gaussians, 1)
         self.rasterizer = rasterizer

@@ -15,6 +15,10 @@ these methods and no state that a call could leave behind:
     one optimiser step on the map's own numbers (nothing for most maps).
 ``snapshot()``
     a copy of the map's own numbers, kept with the best state (or ``None``).
+``penalty(context)``
+    what the loss adds to the squared error for this draw (the rate term of
+    rate-distortion training; 0 for every other map): training keeps the
+    state of the lowest squared error plus penalty.
 ``trained_colours(colours)``
     the trained colour numbers that draw as ``colours`` (``(k, 3)``), as near
     as the map can come: how densification starts a Gaussian at a colour
@@ -49,6 +53,9 @@ class Map:
 
     def snapshot(self):
         return None
+
+    def penalty(self, context):
+        return 0.0
 
     def trained_colours(self, colours):
         return np.asarray(colours, np.float32)

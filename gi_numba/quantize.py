@@ -203,7 +203,8 @@ class Quantised:
     ``codes`` and ``values`` (de-quantised) are by attribute name; ``scaled``
     holds ``(v - offset) / step`` of the LSQ+ attributes for their STE
     gradients, and ``inputs`` the values before quantisation (in version 2
-    also the unclipped ``"correlation"``).
+    also the unclipped ``"correlation"``). ``streams`` is what a rate term
+    measured of the codes (:meth:`gi_numba.rate.RateTerm.measure`), if one did.
     """
 
     quantizers: QuantizerParams
@@ -211,6 +212,7 @@ class Quantised:
     values: dict
     scaled: dict
     inputs: dict
+    streams: list = None
 
 
 def quantise(params, lam, quantizers):
@@ -298,12 +300,15 @@ class QuantizedMap:
     of that call; ``backward`` maps the rasteriser's gradients back to the
     trained parameters and returns the gradients of the learned quantiser
     parameters, which ``step`` applies with their own Adam (lr 0.001, halved
-    every 10 000 iterations). Only ``step`` changes the map.
+    every 10 000 iterations). Only ``step`` changes the map. With a ``rate``
+    (:class:`gi_numba.rate.RateTerm`) it trains ``D + lambda R``: the rate's
+    gradients join the distortion's and :meth:`penalty` is its value.
     """
 
     quantizers: QuantizerParams
     lr: float = QAT_LR
     lr_decay_every: int = QAT_LR_DECAY_EVERY
+    rate: object = None
     _adam: Adam = field(default=None, init=False, repr=False)
 
     def __post_init__(self):
@@ -312,6 +317,8 @@ class QuantizedMap:
 
     def forward(self, params, lam):
         result = quantise(params, lam, self.quantizers)
+        if self.rate is not None:
+            result.streams = self.rate.measure(result)
         return drawn_parameters(result.values, self.quantizers.version), np.zeros(params.shape[0], np.float32), result
 
     def backward(self, grad, result):
@@ -325,7 +332,13 @@ class QuantizedMap:
         variances = result.inputs["variance"]
         through["variance"] = (g_hat["variance"] * result.values["variance"] * np.sign(variances)
                                / (np.abs(variances) + LOG_EPS))
+        if self.rate is not None:
+            self.rate.add_gradients(result, through, own)
         return _parameter_gradients(through, result.inputs, version).astype(np.float32), own
+
+    def penalty(self, result):
+        """The loss beyond the squared error: the rate term, if this map trains with one (else 0)."""
+        return 0.0 if self.rate is None else self.rate.penalty(result)
 
     def step(self, own_grads, iteration):
         """One Adam step on the learned quantiser parameters with the gradients :meth:`backward` returned."""

@@ -46,7 +46,10 @@ class Recipe:
     ``0.2 x iterations`` after a whole fit (§6); a fraction makes it the last
     part of one schedule of ``iterations``. ``file_version`` is the ``.gi``
     format an encode writes, whose coding its quantisation-aware training
-    learns (:data:`~gi_numba.quantize.CODINGS`; 1 is §6's).
+    learns (:data:`~gi_numba.quantize.CODINGS`; 1 is §6's). ``rate_slope``
+    ``k`` adds the file's rate to that training's loss, ``D + lambda R`` at
+    ``lambda = k D / R`` of the warm-up (:func:`gi_numba.codec.rate_weight`;
+    ``None``: distortion only, as §6).
     """
 
     name: str
@@ -63,6 +66,7 @@ class Recipe:
     qat_share: float | None = None
     reference_area: float | None = None
     file_version: int = 1
+    rate_slope: float | None = None
 
     def __post_init__(self):
         if self.schedule not in ("step", "cosine"):
@@ -128,9 +132,10 @@ PAPER = Recipe("paper")
 #: it), stopping early if the last stretch gains under 0.01 dB per 600 iterations; in an
 #: encode's warm-up, grown Gaussians start at the colour the render lacks instead of grey, and an encode
 #: is one schedule of 12 000 iterations whose last 1 200 are quantisation-aware training, learning the
-#: coding of a version-2 file.
+#: coding of a version-2 file with the file's rate in the loss at the rate-distortion curve's slope.
 FAST = Recipe("fast", iterations=12_000, lr=0.1, lr_scale=(1.5, 1.5, 0.5), plateau=0.05, min_gain=0.01,
-              encode_grow_colour="residual", qat_share=0.1, reference_area=768 * 512 / 5000, file_version=2)
+              encode_grow_colour="residual", qat_share=0.1, reference_area=768 * 512 / 5000, file_version=2,
+              rate_slope=1.0)
 
 RECIPES = {recipe.name: recipe for recipe in (PAPER, FAST)}
 DEFAULT_RECIPE = "fast"

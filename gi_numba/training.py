@@ -17,6 +17,8 @@ a GPU. Both offer the same methods:
 ``loss_and_flag() -> (sse, not_finite)``
     render, compare and differentiate the current state; whether anything
     became NaN or infinite;
+``penalty``
+    what the loss adds to that squared error (the map's, :mod:`gi_numba.maps`);
 ``drawn() -> (params, lam)``
     what the last ``loss_and_flag`` drew (for snapshots);
 ``remember_best()`` / ``best() -> (params, lam, extra)``
@@ -151,12 +153,12 @@ def train(state, phase, rng=None, progress=None, progress_every=100, snapshots=N
     """Run ``phase`` on the training ``state``; returns the best state seen as a :class:`TrainResult`.
 
     Each iteration renders and differentiates the current state, remembers
-    it if its PSNR is the best so far, takes one optimiser step, and lets the
+    it if its loss (squared error plus the map's penalty) is the lowest so far, takes one optimiser step, and lets the
     phase's strategy prune or grow. Ctrl-C (:mod:`gi_numba.interrupt`) and a
     NaN loss end the loop early; the best state is kept either way.
     ``snapshots`` (optional) sees the drawn Gaussians of the iterations it wants.
     """
-    best_psnr, best_iteration, best_history = -math.inf, 0, []
+    best_loss, best_psnr, best_iteration, best_history = math.inf, -math.inf, 0, []
     iteration, interrupted, diverged, warmup, stopped = 0, False, False, 0.0, None
     start = time.perf_counter()
     try:
@@ -168,8 +170,9 @@ def train(state, phase, rng=None, progress=None, progress_every=100, snapshots=N
                 diverged = True
                 break
             psnr = psnr_from_mse(sse / state.n_values)
-            if psnr > best_psnr:
-                best_psnr, best_iteration = psnr, iteration
+            loss = sse + state.penalty
+            if loss < best_loss:
+                best_loss, best_psnr, best_iteration = loss, psnr, iteration
                 state.remember_best()
             state.step(phase.lr_at(iteration), iteration)
             phase.strategy.after_step(state, iteration, state.largest_errors, rng)
@@ -212,6 +215,7 @@ class HostTraining:
         self.state, self.rasterizer, self.target, self.mapping = state, rasterizer, target, mapping
         self.n_values = rasterizer.n_values
         self._drawn = self._grads = self._own_grads = self._best = None
+        self.penalty = 0.0
 
     @property
     def n_gaussians(self):
@@ -221,6 +225,7 @@ class HostTraining:
         state = self.state
         drawn, drawn_lam, context = self.mapping.forward(state.params, state.lam)
         self._drawn = (drawn, drawn_lam)
+        self.penalty = self.mapping.penalty(context)
         sse, grads = self.rasterizer.loss_and_gradients(drawn, drawn_lam)
         not_finite = not (math.isfinite(sse) and np.isfinite(grads).all() and np.isfinite(state.params).all())
         if not not_finite:

@@ -77,6 +77,8 @@ def test_fit_with_the_paper_recipe_and_stopping_rules(runner, tmp_path, crop_png
     (["fit", "{crop}", "--seconds", "-1"], "--seconds"),
     (["fit", "{crop}", "--psnr", "nan"], "--psnr"),
     (["compress", "{crop}", "-n", "10", "--recipe", "slow"], "unknown recipe 'slow'"),
+    (["compress", "{crop}", "-n", "10", "--lambda", "-0.1"], "--lambda must be at least 0"),
+    (["compress", "{crop}", "-n", "10", "--lambda", "inf"], "--lambda must be a finite number"),
     (["render", "{notimage}", "-o", "{tmp}/x.png"], "not a gi-numba model file"),
     (["info", "missing.npz"], "no such file"),
     (["compare", "{crop}", "{other}"], "differ in size"),
@@ -121,8 +123,8 @@ def test_compress_decode_info(runner, tmp_path, crop_png):
     gi, png = tmp_path / "c.gi", tmp_path / "d.png"
     out = _json(runner.invoke(app, ["compress", str(crop_png), "-n", "150", "--iterations", "800", "-o", str(gi),
                                     "--json"]))
-    assert set(out) >= {"bytes", "bpp", "psnr", "ms_ssim", "n_gaussians", "seconds", "output"}
-    assert out["bytes"] == gi.stat().st_size and out["bpp"] == pytest.approx(8 * out["bytes"] / (64 * 96))
+    assert set(out) >= {"bytes", "bpp", "psnr", "ms_ssim", "n_gaussians", "seconds", "output", "lambda"}
+    assert out["lambda"] > 0 and out["bytes"] == gi.stat().st_size and out["bpp"] == pytest.approx(8 * out["bytes"] / (64 * 96))
     decoded = _json(runner.invoke(app, ["decode", str(gi), "-o", str(png), "--json"]))
     assert (decoded["height"], decoded["width"], decoded["n_gaussians"]) == (64, 96, out["n_gaussians"])
     window = _json(runner.invoke(app, ["decode", str(gi), "-o", str(tmp_path / "w.png"), "--region", "10,20,30,8",
