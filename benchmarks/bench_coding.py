@@ -29,7 +29,7 @@ import numpy as np
 from gi_numba import bitstream
 from gi_numba.bench.bdrate import bd_rate
 from gi_numba.bench.table import ResultTable
-from gi_numba.codec import decompress, encode_settings, encode_warm, rate_weight
+from gi_numba.codec import decompress, encode_settings, encode_warm
 from gi_numba.fit import fit_target
 from gi_numba.image_io import load_image
 from gi_numba.metrics import psnr
@@ -76,8 +76,7 @@ def encode_row(label, version, rate, bits, path, target, n, recipe, cache):
         changes["rate_slope"] = rate["slope"] or None
     settings = replace(settings, recipe=recipe.with_changes(**changes))
     start = time.perf_counter()
-    lmbda = rate_weight(warm, target, settings, bits or None, rate.get("lambda"))
-    codes, _ = encode_warm(warm, target, settings, qat, bits or None, lmbda=lmbda)
+    codes, _, _ = encode_warm(warm, target, settings, qat, bits or None, lmbda=rate.get("lambda"))
     data, streams = bitstream.write(codes, target.shape[0], target.shape[1], 3)
     seconds = time.perf_counter() - start
     return dict(label=label, image=Path(path).stem, n=str(n), bytes=len(data),

@@ -89,9 +89,8 @@ def compress(image, n_gaussians, iterations=None, qat_iterations=None, seed=0, *
         lmbda = check_number(lmbda, "the rate weight lambda", 0)
     with catching_sigint():
         warm = fit_target(target, channels, settings, progress, progress_every, name="warm-up")
-        lmbda = rate_weight(warm, target, settings, bits, lmbda)
-        codes, interrupted = encode_warm(warm, target, settings, qat_iterations, bits, progress, progress_every,
-                                         lmbda)
+        codes, interrupted, lmbda = encode_warm(warm, target, settings, qat_iterations, bits, progress,
+                                                progress_every, lmbda)
     data, streams = bitstream.write(codes, height, width, channels)
     if not return_report:
         return data
@@ -119,7 +118,7 @@ def rate_weight(warm, target, settings, bits=None, lmbda=None):
     warm-up's post-training quantisation (its MSE ``D`` and estimated bpp
     ``R``): along the curve that the Gaussian count traces, PSNR gains about
     3 dB per doubling of the rate, so the curve's slope ``-dD/dR`` is about
-    ``D / R`` and ``k = 1`` trades the two at that slope (docs/format.md).
+    ``D / R`` and ``k = 1`` trades the two at that slope (docs/recipes.md).
     """
     if lmbda is not None:
         return lmbda
@@ -134,24 +133,26 @@ def rate_weight(warm, target, settings, bits=None, lmbda=None):
     return slope * mse / bpp
 
 
-def encode_warm(warm, target, settings, qat_iterations, bits=None, progress=None, progress_every=100, lmbda=0.0):
-    """``(codes, interrupted)`` of an encode from its warm-up model ``warm`` (fitted with ``settings``).
+def encode_warm(warm, target, settings, qat_iterations, bits=None, progress=None, progress_every=100, lmbda=None):
+    """``(codes, interrupted, lambda)`` of an encode from its warm-up model ``warm`` (fitted with ``settings``).
 
     Quantisation-aware training for ``qat_iterations`` (none if 0 or if the
     warm-up was interrupted), learning the coding of the recipe's file
-    version, then quantisation (ALGORITHM.md §6.2-6.3). A positive ``lmbda``
-    trains ``D + lmbda R`` (:mod:`gi_numba.rate`).
+    version, then quantisation (ALGORITHM.md §6.2-6.3). The training's loss
+    is ``D + lambda R`` (:mod:`gi_numba.rate`) with ``lambda`` from
+    :func:`rate_weight` (``lmbda``, else the recipe's); it is 0 when no QAT ran.
     """
     version = settings.training_recipe.file_version
     if warm.stats["interrupted"] or qat_iterations == 0:
         params, lam, quantizers = warm.params, warm.lam, initial_quantizers(warm.params, warm.lam, bits, version)
-        interrupted = warm.stats["interrupted"]
+        interrupted, lmbda = warm.stats["interrupted"], 0.0
     else:
+        lmbda = rate_weight(warm, target, settings, bits, lmbda)
         final_lr = representation_phase(settings, warm.height, warm.width).lr_at(settings.iterations)
         phase = qat_phase(warm, qat_iterations, final_lr, bits, version, lmbda)
         params, lam, quantizers, interrupted = _quantization_aware_training(
             warm, target, phase, settings.backend, np.random.default_rng(settings.seed), progress, progress_every)
-    return quantize(params, lam, quantizers), interrupted
+    return quantize(params, lam, quantizers), interrupted, lmbda
 
 
 def qat_phase(warm, iterations, lr, bits=None, version=1, lmbda=0.0):

@@ -1,5 +1,5 @@
 """The rate term of rate-distortion training: ``D + lambda R`` in quantisation-aware training (our departure,
-docs/format.md "Rate-distortion training").
+docs/recipes.md, "The file's rate in QAT's loss").
 
 ``D`` is the mean squared error of the decoded image (values in ``[0, 1]``)
 and ``R`` its file's bits per pixel, so ``lambda`` is in MSE per bpp: the
