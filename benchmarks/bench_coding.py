@@ -10,8 +10,9 @@ covariance=B,colour=B,slope=K,lambda=L`` (unset depths: the version's defaults; 
 quantisation-aware training, :func:`gi_numba.codec.rate_weight`, at the recipe's ``rate_slope`` unless
 ``slope`` (0: none) or a fixed ``lambda`` is given). Rows (real
 file bytes, decoded PSNR, Gaussians kept, bytes per stream) go to a CSV that
-resumes; the table printed is each variant's BD-rate (PSNR) against the
-first one, per image and mean, and its mean bits per Gaussian per stream.
+resumes; the tables printed are each variant's BD-rate (PSNR) against the
+first one, per image and mean, with its mean bits per Gaussian per stream,
+and its bits per Gaussian per attribute at equal PSNR.
 
     python benchmarks/bench_coding.py --images 1,5,9,13,17,23 -n 800,1500,3000 --cache warm/ \\
         --csv coding.csv --variant v1:version=1 --variant v2:version=2 --variant v2-var7:version=2,variance=7
@@ -115,6 +116,54 @@ def summary(rows, labels):
     return "\n".join(lines)
 
 
+#: The streams of each attribute, in either version's names.
+ATTRIBUTE_STREAMS = dict(position=("dy", "x"), variance=("a", "c"), covariance=("b", "corr"),
+                         colour=("red", "green", "blue", "Y", "Co", "Cg"))
+
+
+def equal_psnr_table(rows, labels):
+    """Markdown: each variant's bits per Gaussian by attribute, its Gaussians and bpp at equal PSNR.
+
+    Per image, the PSNR is the first variant's at the middle ``N`` that all share; each
+    variant's counts are interpolated linearly in PSNR between its two points
+    around it (images outside a variant's range are left out), then averaged.
+    """
+    by_image = {}
+    for row in rows:
+        by_image.setdefault(row["image"], {}).setdefault(row["label"], []).append(row)
+    table = {label: [] for label in labels}
+    for variants in by_image.values():
+        if not all(label in variants for label in labels):
+            continue
+        common = sorted(set.intersection(*({int(r["n"]) for r in variants[label]} for label in labels)))
+        goal = next(float(r["psnr"]) for r in variants[labels[0]] if int(r["n"]) == common[len(common) // 2])
+        for label in labels:
+            points = sorted(variants.get(label, []), key=lambda r: float(r["psnr"]))
+            for low, high in zip(points, points[1:]):
+                if float(low["psnr"]) <= goal <= float(high["psnr"]):
+                    t = (goal - float(low["psnr"])) / (float(high["psnr"]) - float(low["psnr"]))
+                    table[label].append({key: (1 - t) * value + t * _measures(high)[key]
+                                         for key, value in _measures(low).items()})
+                    break
+    lines = ["| variant | images | " + " | ".join(ATTRIBUTE_STREAMS) + " | total | Gaussians | bpp |",
+             "|---|---|" + "---|" * (len(ATTRIBUTE_STREAMS) + 3)]
+    for label in labels:
+        found = table[label]
+        if found:
+            mean = {key: np.mean([f[key] for f in found]) for key in found[0]}
+            cells = [f"{mean[name]:.1f}" for name in ATTRIBUTE_STREAMS]
+            lines.append(f"| {label} | {len(found)} | " + " | ".join(cells)
+                         + f" | {mean['total']:.1f} | {mean['kept']:.0f} | {mean['bpp']:.4f} |")
+    return "\n".join(lines)
+
+
+def _measures(row):
+    """Bits per Gaussian of each attribute's streams and in all, Gaussians kept and bpp of one row."""
+    streams, kept = json.loads(row["streams"]), float(row["kept"])
+    out = {name: sum(8.0 * streams.get(s, 0) for s in names) / kept for name, names in ATTRIBUTE_STREAMS.items()}
+    return dict(out, total=sum(out.values()), kept=kept, bpp=float(row["bpp"]))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", default="1,5,9,13,17,23", help="Kodak image numbers")
@@ -137,7 +186,10 @@ def main():
                     row = encode_row(label, version, rate, bits, path, target, n, recipe, args.cache)
                     table.add(row)
                     print(f"{label:14} {path.stem} {n:6d} {row['bytes']:7d} B {row['psnr']:6.2f} dB", flush=True)
-    print(summary(table.rows, [variant[0] for variant in variants]))
+    labels = [variant[0] for variant in variants]
+    print(summary(table.rows, labels))
+    print()
+    print(equal_psnr_table(table.rows, labels))
 
 
 if __name__ == "__main__":
