@@ -146,6 +146,32 @@ def test_every_entropy_model_round_trips():
             assert np.array_equal(decoded, symbols), model
 
 
+@pytest.mark.parametrize("nbits", range(1, 17))
+def test_fixed_length_codes_unpack_at_every_depth(nbits):
+    rng = np.random.default_rng(nbits)
+    for count in (0, 1, 7, 8, 9, 1001):
+        symbols = rng.integers(0, 2 ** nbits, count).astype(np.int64)
+        symbols[:1] = 2 ** nbits - 1  # the largest code, all ones
+        payload = bitstream._pack_bits(symbols, nbits)
+        assert np.array_equal(bitstream._decode_stream("fixed", b"", payload, count, nbits), symbols)
+
+
+def test_version_2_takes_the_laplace_model_only_where_it_is_five_percent_smaller(monkeypatch):
+    """The writer's choice among the models measured on a stream: the smallest, a Laplace one in version 2
+    only if it beats the others by 5% (it decodes several times slower); a reader decodes either choice."""
+    params, lam = random_model(3, n=2000)
+    params[:, 5:8] = np.random.default_rng(3).laplace(0, 1.0, (2000, 3))  # peaked colours: Laplace-shaped codes
+    codes = quantize(params, lam, initial_quantizers(params, lam, version=2))
+    data, infos = bitstream.write(codes, 64, 96, 3)
+    monkeypatch.setitem(bitstream.LAPLACE_MARGIN, 2, 0.0)
+    smallest, smallest_infos = bitstream.write(codes, 64, 96, 3)
+    chosen = [(a.model, b.model, a.nbytes, b.nbytes) for a, b in zip(infos, smallest_infos)]
+    assert any(with_margin != without for with_margin, without, _, _ in chosen)  # the margin decided a stream
+    for with_margin, without, size, smaller in chosen:
+        assert with_margin == without or (without == "laplace" and smaller > 0.95 * size - 8)
+    assert np.array_equal(dequantize(bitstream.read(data).codes), dequantize(bitstream.read(smallest).codes))
+
+
 def test_version_1_drops_gaussians_that_are_not_positive_definite():
     params, lam = random_model(n=50)
     params[0, 3] = 1e3  # |b| far above sqrt(ac)

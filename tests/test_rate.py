@@ -91,8 +91,8 @@ def test_rate_term_value_and_gradients():
 
 def test_larger_lambda_never_gives_a_larger_file(small_crop):
     """On a fixed image and seed, the file shrinks as the rate weighs more (and lambda 0 is plain QAT)."""
-    sizes = [len(compress(small_crop, 150, iterations=1000, qat_iterations=300, lmbda=lmbda))
-             for lmbda in (0.0, 0.003, 0.03)]
+    sizes = [len(compress(small_crop, 400, iterations=1000, qat_iterations=300, lmbda=lmbda))
+             for lmbda in (0.0, 0.003, 0.03)]  # measured: 2 755, 2 325, 2 040 bytes
     assert sizes[0] > sizes[1] > sizes[2]
 
 
