@@ -153,8 +153,8 @@ def train(state, phase, rng=None, progress=None, progress_every=100, snapshots=N
     """Run ``phase`` on the training ``state``; returns the best state seen as a :class:`TrainResult`.
 
     Each iteration renders and differentiates the current state, remembers
-    it if its loss (squared error plus the map's penalty) is the lowest so far, takes one optimiser step, and lets the
-    phase's strategy prune or grow. Ctrl-C (:mod:`gi_numba.interrupt`) and a
+    it if its loss (squared error plus the map's penalty) is the lowest so
+    far, takes one optimiser step, and lets the phase's strategy prune or grow. Ctrl-C (:mod:`gi_numba.interrupt`) and a
     NaN loss end the loop early; the best state is kept either way.
     ``snapshots`` (optional) sees the drawn Gaussians of the iterations it wants.
     """
