@@ -214,6 +214,10 @@ class Quantised:
     inputs: dict
     streams: list = None
 
+    def gaussians(self):
+        """The codes as the :class:`QuantizedGaussians` a file stores (every Gaussian of this pass)."""
+        return QuantizedGaussians(self.quantizers, *(self.codes[a.name].astype(np.uint16) for a in ATTRIBUTES))
+
 
 def quantise(params, lam, quantizers):
     """The one quantiser code path, for training and for files: every attribute's codes and values.
@@ -254,7 +258,7 @@ def quantize(params, lam, quantizers):
     """Codes of every Gaussian (:func:`quantise` with float32 quantiser parameters, as a file stores them),
     dropping those whose de-quantised covariance is not positive definite (in version 2 all are)."""
     result = quantise(params, lam, quantizers.copy())
-    codes = QuantizedGaussians(result.quantizers, *(result.codes[a.name].astype(np.uint16) for a in ATTRIBUTES))
+    codes = result.gaussians()
     keep = positive_definite(dequantize(codes)[:, COV].astype(np.float64))
     return QuantizedGaussians(result.quantizers, codes.position[keep], codes.variance[keep],
                               codes.covariance[keep], codes.colour[keep])

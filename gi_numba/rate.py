@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .bitstream import estimated_file_bits, estimated_streams
-from .quantize import CODINGS, LOG_EPS, QuantizedGaussians
+from .quantize import CODINGS, LOG_EPS
 
 #: The loss sums the squared error of this many values per pixel (RGB).
 VALUES_PER_PIXEL = 3
@@ -63,9 +63,7 @@ class RateTerm:
 
     def measure(self, result):
         """The streams the codes of ``result`` make: ``[(name, model, estimated bits)]`` in file order."""
-        q = result.quantizers
-        codes = QuantizedGaussians(q, *(result.codes[a.name].astype(np.uint16) for a in CODINGS[q.version]))
-        return estimated_streams(codes)
+        return estimated_streams(result.gaussians())
 
     def penalty(self, result):
         """``lambda R`` in units of the squared error summed over the image: ``3 lambda`` per bit of the file."""
