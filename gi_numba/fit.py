@@ -165,7 +165,8 @@ def representation_phase(settings, height, width, name="fit"):
         strategy = DensifyStrategy(settings.n_gaussians, height, width, caf=settings.caf, parameterisation=model,
                                    iterations=iterations, grow_every=recipe.grow_every(iterations),
                                    growth_until=int(recipe.growth_fraction * iterations),
-                                   residual_colours=recipe.residual_colours(settings.sigmoid_colours))
+                                   residual_colours=recipe.residual_colours(settings.sigmoid_colours),
+                                   refill_until=recipe.refill_iteration(iterations))
         last_growth = strategy.growth_until - strategy.grow_every
     else:
         strategy = Strategy(settings.n_gaussians, height, width, caf=settings.caf, parameterisation=model)

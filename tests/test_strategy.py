@@ -216,3 +216,27 @@ def test_sigmoid_map_starts_colours_at_their_clipped_logits():
     np.testing.assert_allclose(1.0 / (1.0 + np.exp(-logits.astype(np.float64))),
                                np.clip(colours, 0.01, 0.99), rtol=1e-6)
     assert np.array_equal(IdentityMap().trained_colours(colours), colours)
+
+
+def test_refill_grows_back_what_pruning_took_until_its_iteration_and_without_it_nothing_does():
+    target = np.zeros((60, 80, 3), np.float32)
+    errors = partial(largest_error_pixels, target + np.linspace(0, 1, 80, dtype=np.float32)[:, None], target)
+    for refill_until, expected in ((None, 28), (450, 30)):
+        strategy = DensifyStrategy(60, 60, 80, iterations=1000, prune_every=100, grow_every=200,
+                                   refill_until=refill_until)
+        state = strategy.initial_state(np.random.default_rng(0))  # filter 5.7: all positive definite
+        state.params[:2, 3] = 1e6
+        assert strategy.refills_at(300) == (refill_until is not None) and not strategy.refills_at(200)
+        strategy.after_step(state, 100, errors, np.random.default_rng(0))
+        assert state.n_gaussians == expected
+        if refill_until is not None:
+            assert (state.params[-2:, 0] > 78).all()  # at the largest errors: the right-hand columns
+            strategy.after_step(state, 200, errors, np.random.default_rng(0))  # growth: the new count is kept
+            grown = state.n_gaussians
+            assert grown > 30 and strategy.refill_target == grown
+            state.params[:2, 3] = 1e6
+            strategy.after_step(state, 300, errors, np.random.default_rng(0))
+            assert state.n_gaussians == grown
+            state.params[:3, 3] = 1e6
+            strategy.after_step(state, 500, errors, np.random.default_rng(0))  # past refill_until: pruned only
+            assert state.n_gaussians == grown - 3

@@ -6,7 +6,7 @@ positive definite (as :class:`~.base.PruneStrategy`), and growth at the
 pixels with the largest error.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -26,7 +26,9 @@ class DensifyStrategy(PruneStrategy):
     (5 000 for the paper's 50 000), so a short fit still reaches its budget.
     New Gaussians start with colour 0 (§5) or, with ``residual_colours``, with
     the colour that makes the current render exact at their pixel (the
-    default recipe's, docs/recipes.md).
+    default recipe's, docs/recipes.md). With ``refill_until`` (the default
+    recipe's; §5 has none), every pruning step before that iteration grows
+    back what pruning took since the last growth step (:meth:`refill`).
     Tutorial: steps 5 (growth, pruning) and 6 (filters) of docs/tutorial.md.
     """
 
@@ -35,6 +37,9 @@ class DensifyStrategy(PruneStrategy):
     grow_batch: int = GROW_BATCH
     growth_until: int | None = None
     residual_colours: bool = False
+    refill_until: int | None = None
+    #: The count the last growth step (or the initialisation) left: what :meth:`refill` grows back to.
+    refill_target: int = field(default=0, init=False)
 
     def __post_init__(self):
         if self.grow_every is None:
@@ -46,25 +51,57 @@ class DensifyStrategy(PruneStrategy):
         """Sparse initialisation: ``N_max / 2`` Gaussians."""
         return max(self.n_max // 2, 1)
 
+    def initial_state(self, rng):
+        """The sparse initial state; :meth:`refill` keeps its count until the first growth step."""
+        state = super().initial_state(rng)
+        self.refill_target = state.n_gaussians
+        return state
+
     def grows_at(self, iteration):
         """Whether :meth:`after_step` at ``iteration`` is a growth step."""
         return iteration % self.grow_every == 0 and iteration < self.growth_until
 
-    def after_step(self, state, iteration, largest_errors, rng):
-        """Prune and grow after optimiser step ``iteration`` (1-based); returns whether ``N`` changed.
+    def refills_at(self, iteration):
+        """Whether :meth:`after_step` at ``iteration`` grows back what pruning took (:meth:`refill`)."""
+        return (self.refill_until is not None and iteration < self.refill_until
+                and iteration % self.prune_every == 0 and not self.grows_at(iteration))
 
-        ``largest_errors`` is called only on a growth step.
+    def final_growth(self, iteration):
+        """Whether growth at ``iteration`` is the last, which fills the budget."""
+        return iteration >= self.growth_until - self.grow_every
+
+    def after_step(self, state, iteration, largest_errors, rng):
+        """Prune and grow (or refill) after optimiser step ``iteration`` (1-based); returns whether ``N`` changed.
+
+        ``largest_errors`` is called only when Gaussians are added.
         """
         changed = super().after_step(state, iteration, largest_errors, rng)
         if self.grows_at(iteration):
             changed |= self.grow(state, iteration, largest_errors, rng)
+        elif self.refills_at(iteration):
+            changed |= self.refill(state, iteration, largest_errors, rng)
         return changed
 
     def grow(self, state, iteration, largest_errors, rng):
         """Add Gaussians at the pixels with the largest L1 error (ALGORITHM.md §5)."""
         room = self.n_max - state.n_gaussians
-        final = iteration >= self.growth_until - self.grow_every
-        k = room if final else min(self.grow_batch, room)
+        k = room if self.final_growth(iteration) else min(self.grow_batch, room)
+        grown = self.add_at_largest_errors(state, k, largest_errors, rng)
+        self.refill_target = state.n_gaussians
+        return grown
+
+    def refill(self, state, iteration, largest_errors, rng):
+        """Grow back at the largest errors what pruning removed since the last growth step (:attr:`refill_target`).
+
+        The default recipe's departure from §5 (docs/recipes.md): with its
+        large covariance steps many Gaussians leave positive definiteness
+        between two growth steps, and the fit would run with fewer than its
+        growth gave it.
+        """
+        return self.add_at_largest_errors(state, self.refill_target - state.n_gaussians, largest_errors, rng)
+
+    def add_at_largest_errors(self, state, k, largest_errors, rng):
+        """Add ``k`` Gaussians at the ``k`` pixels of largest error (those not positive definite are dropped)."""
         if k <= 0:
             return False
         ys, xs = largest_errors(k)
