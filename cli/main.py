@@ -318,6 +318,8 @@ def compress_dir_command(
     recipe: Optional[str] = RECIPE_OPTION,
     iterations: Optional[int] = ITERATIONS_OPTION,
     seed: int = typer.Option(0, "--seed", help="Random seed."),
+    lmbda: Optional[float] = typer.Option(None, "--lambda", help="Rate weight of quantisation-aware training, "
+                                          "as in gi compress [the recipe's]."),
     workers: int = typer.Option(0, "--workers", help="Local worker processes [0: one per core]."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler",
                                             help="Run on this Dask distributed scheduler (tcp://host:port)."),
@@ -329,13 +331,15 @@ def compress_dir_command(
     if workers < 0:
         fail(f"--workers must be at least 1 (0: one per core), got {workers}")
     _check_counts(n=n, iterations=iterations, seed=seed, bpp=bpp)
+    if lmbda is not None:
+        check_number(lmbda, "--lambda", 0)
     workers = workers or os.cpu_count() or 1
     if in_dir.is_dir():
         for link in batch.broken_links(in_dir):
             notice(f"skipping {link}: broken or looping symbolic link")
     counter = FolderProgress(len(batch.image_files(in_dir)) if in_dir.is_dir() else 0)
     rows = batch.compress_dir(in_dir, out_dir, n_gaussians=n, bpp=bpp, iterations=iterations, seed=seed,
-                              recipe=recipe, workers=workers, scheduler=scheduler, on_row=counter)
+                              recipe=recipe, lmbda=lmbda, workers=workers, scheduler=scheduler, on_row=counter)
     counts = {status: sum(row["status"] == status for row in rows) for status in ("ok", "skipped", "error")}
     result = dict(images=len(rows), **counts, summary=str(out_dir / "summary.csv"),
                   failed=[dict(file=row["file"], error=row["error"]) for row in rows if row["status"] == "error"])

@@ -51,6 +51,7 @@ class Job:
     seed: int = 0
     threads: int | None = None  # Numba threads inside the job; None leaves the process's setting
     recipe: str | None = None
+    lmbda: float | None = None  # QAT's rate weight; None: the recipe's
 
 
 def image_files(folder):
@@ -81,10 +82,11 @@ def output_names(files):
     return names
 
 
-def jobs_for(in_dir, out_dir, n_gaussians=None, bpp=None, iterations=None, seed=0, threads=None, recipe=None):
+def jobs_for(in_dir, out_dir, n_gaussians=None, bpp=None, iterations=None, seed=0, threads=None, recipe=None,
+             lmbda=None):
     """One :class:`Job` per image of ``in_dir``; outputs are ``out_dir/<name>.gi`` (:func:`output_names`)."""
     files = image_files(in_dir)
-    return [Job(str(p), str(Path(out_dir) / name), n_gaussians, bpp, iterations, seed, threads, recipe)
+    return [Job(str(p), str(Path(out_dir) / name), n_gaussians, bpp, iterations, seed, threads, recipe, lmbda)
             for p, name in zip(files, output_names(files))]
 
 
@@ -105,7 +107,7 @@ def compress_job(job):
         data = _existing(job.output)
         if data is None:
             data, report = encode(job.source, job.n_gaussians, job.bpp, iterations=job.iterations, seed=job.seed,
-                                  recipe=job.recipe)
+                                  recipe=job.recipe, lmbda=job.lmbda)
             if report.interrupted:
                 row.update(status="interrupted", error="stopped by Ctrl-C; nothing written")
                 return row
@@ -227,10 +229,10 @@ def write_summary(path, rows):
 
 
 def compress_dir(in_dir, out_dir, n_gaussians=None, bpp=None, iterations=None, seed=0, workers=1,
-                 scheduler=None, on_row=None, recipe=None):
+                 scheduler=None, on_row=None, recipe=None, lmbda=None):
     """Compress every image of ``in_dir`` into ``out_dir`` and write ``out_dir/summary.csv``; returns the rows.
 
-    ``recipe`` and ``iterations`` are :func:`~gi_numba.codec.compress`'s.
+    ``recipe``, ``iterations`` and ``lmbda`` (the rate weight) are :func:`~gi_numba.codec.compress`'s.
 
     On Ctrl-C, ``summary.csv`` gets the rows finished so far and
     :class:`~gi_numba.interrupt.Interrupted` is raised; running the same call
@@ -250,11 +252,13 @@ def compress_dir(in_dir, out_dir, n_gaussians=None, bpp=None, iterations=None, s
     if iterations is not None:
         check_number(iterations, "iterations", 1, integer=True)
     check_number(seed, "the seed", 0, 2 ** 63 - 1, integer=True)
+    if lmbda is not None:
+        check_number(lmbda, "the rate weight lambda", 0)
     recipe_named(recipe or DEFAULT_RECIPE)
     make_folder(out_dir)
     check_writable(out_dir / "summary.csv")
     threads = 1 if (workers > 1 or scheduler is not None) else None
-    jobs = jobs_for(in_dir, out_dir, n_gaussians, bpp, iterations, seed, threads, recipe)
+    jobs = jobs_for(in_dir, out_dir, n_gaussians, bpp, iterations, seed, threads, recipe, lmbda)
     rows = [row for row in run_jobs(jobs, workers, scheduler, on_row) if row is not None]
     summary = out_dir / "summary.csv"
     write_summary(summary, rows)

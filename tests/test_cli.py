@@ -79,6 +79,7 @@ def test_fit_with_the_paper_recipe_and_stopping_rules(runner, tmp_path, crop_png
     (["compress", "{crop}", "-n", "10", "--recipe", "slow"], "unknown recipe 'slow'"),
     (["compress", "{crop}", "-n", "10", "--lambda", "-0.1"], "--lambda must be at least 0"),
     (["compress", "{crop}", "-n", "10", "--lambda", "inf"], "--lambda must be a finite number"),
+    (["compress-dir", "{tmp}", "{tmp}/out", "-n", "10", "--lambda", "-1"], "--lambda must be at least 0"),
     (["render", "{notimage}", "-o", "{tmp}/x.png"], "not a gi-numba model file"),
     (["info", "missing.npz"], "no such file"),
     (["compare", "{crop}", "{other}"], "differ in size"),
