@@ -166,7 +166,7 @@ def representation_phase(settings, height, width, name="fit"):
                                    iterations=iterations, grow_every=recipe.grow_every(iterations),
                                    growth_until=int(recipe.growth_fraction * iterations),
                                    residual_colours=recipe.residual_colours(settings.sigmoid_colours),
-                                   refill_until=recipe.refill_iteration(iterations))
+                                   refill_until=recipe.refill_iteration(iterations, settings.sigmoid_colours))
         last_growth = strategy.growth_until - strategy.grow_every
     else:
         strategy = Strategy(settings.n_gaussians, height, width, caf=settings.caf, parameterisation=model)

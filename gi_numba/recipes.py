@@ -35,8 +35,10 @@ class Recipe:
     ``growth_fraction`` packs densification's ten growth steps into that
     fraction of the iterations (1: every ``iterations / 10``, §5).
     ``refill_until`` (a fraction of the iterations, or ``None`` as §5) has
-    every pruning step before it grow back what pruning took since the last
-    growth step (:meth:`~gi_numba.strategy.DensifyStrategy.refill`).
+    every pruning step of a representation fit before it grow back what
+    pruning took since the last growth step
+    (:meth:`~gi_numba.strategy.DensifyStrategy.refill`);
+    ``encode_refill_until`` is the same in the codec's warm-up.
     ``plateau`` (a fraction of the iterations, or ``None``) ends a fit whose
     best PSNR gained less than ``min_gain`` dB over that many iterations, once
     the last growth step is behind it. ``grow_colour`` is how a grown
@@ -63,6 +65,7 @@ class Recipe:
     final_lr: float = 0.05
     growth_fraction: float = 1.0
     refill_until: float | None = None
+    encode_refill_until: float | None = None
     plateau: float | None = None
     min_gain: float = 0.01
     grow_colour: str = "zero"
@@ -124,9 +127,10 @@ class Recipe:
         """Iterations between growth steps: ten of them in ``growth_fraction * iterations``."""
         return max(int(self.growth_fraction * iterations) // 10, 1)
 
-    def refill_iteration(self, iterations):
-        """The iteration before which pruning steps refill (``None``: never, as §5)."""
-        return None if self.refill_until is None else int(self.refill_until * iterations)
+    def refill_iteration(self, iterations, sigmoid_colours):
+        """The iteration before which pruning steps refill (``None``: never, as §5), in a warm-up or in a fit."""
+        until = self.encode_refill_until if sigmoid_colours else self.refill_until
+        return None if until is None else int(until * iterations)
 
 
 #: ALGORITHM.md §4-§5: lr 0.018 for everything, halved at 40% and 80% of 50 000
@@ -137,11 +141,12 @@ PAPER = Recipe("paper")
 #: schedule shape over 12 000 iterations, with learning rates 0.15 for positions and covariances and
 #: 0.05 for colours at Kodak's 79 pixels per Gaussian (5 000 on 768x512; denser fits move their
 #: Gaussians less: position rates with the square root of the pixels per Gaussian, covariances with
-#: it), growing back what pruning takes between growth steps until 95% of the iterations, and
-#: stopping early if the last stretch gains under 0.01 dB per 600 iterations; in an encode's warm-up,
-#: grown Gaussians start at the colour the render lacks instead of grey, and an encode is one schedule
-#: of 12 000 iterations whose last 1 200 are quantisation-aware training, learning the coding of a
-#: version-2 file with the file's rate in the loss at the rate-distortion curve's slope.
+#: it), growing back what pruning takes between growth steps until 95% of the iterations (not in an
+#: encode's warm-up), and stopping early if the last stretch gains under 0.01 dB per 600 iterations; in
+#: an encode's warm-up, grown Gaussians start at the colour the render lacks instead of grey, and an
+#: encode is one schedule of 12 000 iterations whose last 1 200 are quantisation-aware training,
+#: learning the coding of a version-2 file with the file's rate in the loss at the rate-distortion
+#: curve's slope.
 FAST = Recipe("fast", iterations=12_000, lr=0.1, lr_scale=(1.5, 1.5, 0.5), refill_until=0.95, plateau=0.05,
               min_gain=0.01, encode_grow_colour="residual", qat_share=0.1, reference_area=768 * 512 / 5000,
               file_version=2, rate_slope=1.0)

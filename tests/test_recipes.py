@@ -44,6 +44,8 @@ def test_the_fast_recipe_has_one_rate_per_attribute():
     assert np.array_equal(phase.lr_at(FAST.iterations), phase.lr_at(1) / 4)  # halved twice, as the paper
     assert phase.stop.plateau == 600 and phase.stop.after == 12_000 - 1_200
     assert phase.strategy.refill_until == 11_400  # pruned Gaussians grown back until 95% of the iterations
+    warm_up = representation_phase(FitSettings(5000, sigmoid_colours=True), 512, 768)
+    assert warm_up.strategy.refill_until is None  # not in an encode's warm-up (it cost 3% BD-rate)
 
 
 def test_the_fast_rates_follow_the_pixels_per_gaussian():
