@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from gi_numba import batch
 from gi_numba.batch import compress_dir
-from gi_numba.codec import compress
+from gi_numba.codec import encode
 from gi_numba.errors import GIError
 from gi_numba.cli.main import app
 
@@ -64,11 +65,16 @@ def test_rerun_skips_what_is_done_and_redoes_what_is_missing(local_run, folder):
     assert _outputs(out) == before  # deterministic: the redone files are the same bytes
 
 
-def test_a_rate_weight_reaches_every_encode(local_run, folder, tmp_path):
-    rows = compress_dir(folder, tmp_path, n_gaussians=N, iterations=ITERATIONS, workers=1, lmbda=0.0)
-    assert [row["status"] for row in rows] == ["error", "ok", "ok", "ok"]
-    alone = compress(folder / "crop0.png", N, iterations=ITERATIONS, lmbda=0.0)
-    assert _outputs(tmp_path)["crop0.gi"] == alone != _outputs(local_run[0])["crop0.gi"]
+def test_a_rate_weight_reaches_every_encode(folder, tmp_path, monkeypatch):
+    weights = []
+
+    def recording_encode(*args, **options):
+        weights.append(options["lmbda"])
+        return encode(*args, **options)
+
+    monkeypatch.setattr(batch, "encode", recording_encode)
+    rows = compress_dir(folder, tmp_path, n_gaussians=N, iterations=ITERATIONS, workers=1, lmbda=0.25)
+    assert [row["status"] for row in rows] == ["error", "ok", "ok", "ok"] and weights == [0.25] * 3
     with pytest.raises(GIError, match="lambda must be at least 0"):
         compress_dir(folder, tmp_path, n_gaussians=N, lmbda=-1.0)
 

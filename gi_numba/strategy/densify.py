@@ -79,7 +79,7 @@ class DensifyStrategy(PruneStrategy):
         if self.grows_at(iteration):
             changed |= self.grow(state, iteration, largest_errors, rng)
         elif self.refills_at(iteration):
-            changed |= self.refill(state, iteration, largest_errors, rng)
+            changed |= self.refill(state, largest_errors, rng)
         return changed
 
     def grow(self, state, iteration, largest_errors, rng):
@@ -90,7 +90,7 @@ class DensifyStrategy(PruneStrategy):
         self.refill_target = state.n_gaussians
         return grown
 
-    def refill(self, state, iteration, largest_errors, rng):
+    def refill(self, state, largest_errors, rng):
         """Grow back at the largest errors what pruning removed since the last growth step (:attr:`refill_target`).
 
         The default recipe's departure from §5 (docs/recipes.md): with its
