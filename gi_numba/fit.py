@@ -167,7 +167,7 @@ def representation_phase(settings, height, width, name="fit"):
                                    growth_until=int(recipe.growth_fraction * iterations),
                                    residual_colours=recipe.residual_colours(settings.sigmoid_colours),
                                    refill_until=recipe.refill_iteration(iterations, settings.sigmoid_colours))
-        last_growth = strategy.growth_until - strategy.grow_every
+        last_growth = strategy.last_growth
     else:
         strategy = Strategy(settings.n_gaussians, height, width, caf=settings.caf, parameterisation=model)
         last_growth = 0

@@ -66,9 +66,10 @@ class DensifyStrategy(PruneStrategy):
         return (self.refill_until is not None and iteration < self.refill_until
                 and iteration % self.prune_every == 0 and not self.grows_at(iteration))
 
-    def final_growth(self, iteration):
-        """Whether growth at ``iteration`` is the last, which fills the budget."""
-        return iteration >= self.growth_until - self.grow_every
+    @property
+    def last_growth(self):
+        """From this iteration on a growth step is the last one, which fills the budget."""
+        return self.growth_until - self.grow_every
 
     def after_step(self, state, iteration, largest_errors, rng):
         """Prune and grow (or refill) after optimiser step ``iteration`` (1-based); returns whether ``N`` changed.
@@ -85,7 +86,7 @@ class DensifyStrategy(PruneStrategy):
     def grow(self, state, iteration, largest_errors, rng):
         """Add Gaussians at the pixels with the largest L1 error (ALGORITHM.md §5)."""
         room = self.n_max - state.n_gaussians
-        k = room if self.final_growth(iteration) else min(self.grow_batch, room)
+        k = room if iteration >= self.last_growth else min(self.grow_batch, room)
         grown = self.add_at_largest_errors(state, k, largest_errors, rng)
         self.refill_target = state.n_gaussians
         return grown
