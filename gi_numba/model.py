@@ -120,8 +120,7 @@ class GaussianImage:
         else:
             params, lam = self.scaled_params(height, width), np.zeros(self.n_gaussians, np.float32)
         window = (0, 0, width, height) if region is None else _checked_region(region, height, width)
-        planar = render_window(params, lam, height, width, window, backend)
-        return np.stack(tuple(planar), axis=-1)  # (H, W, 3): about 4x faster than a strided copy of the transpose
+        return render_window(params, lam, height, width, window, backend)
 
     def _repr_png_(self):
         """What a notebook shows: the render, the longer side at most 512 pixels (:mod:`gi_numba.display`)."""
