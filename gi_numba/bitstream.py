@@ -439,21 +439,27 @@ def _ans_decode(payload, model, count):
 
 
 def _read_varints(data, n, largest):
-    """``n`` LEB128 varints from ``data``, each at most ``largest``."""
+    """``n`` LEB128 varints from ``data``, each at most ``largest``.
+
+    A varint is a run of bytes with the high bit set closed by one without
+    it, low 7 bits first; one of more than 5 bytes, or bytes left after the
+    last, make the model invalid. Decoded with array operations, all at once.
+    """
     if n < 1 or n > (1 << 16) + 1 or len(data) > 5 * n:
         raise CorruptFile("file is damaged (bad entropy model)")
-    values, v, shift = [], 0, 0
-    for byte in data:
-        v |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            values.append(v)
-            v, shift = 0, 0
-        elif shift > 28:
-            raise CorruptFile("file is damaged (bad entropy model)")
-    if len(values) != n or shift or max(values) > largest:
+    raw = np.frombuffer(data, np.uint8)
+    ends = np.flatnonzero(raw < 0x80)
+    if ends.size != n or ends[-1] != raw.size - 1:
         raise CorruptFile("file is damaged (bad entropy model)")
-    return np.array(values, np.int64)
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    lengths = ends - starts + 1
+    if lengths.max() > 5:
+        raise CorruptFile("file is damaged (bad entropy model)")
+    shifts = 7 * (np.arange(raw.size) - np.repeat(starts, lengths))
+    values = np.add.reduceat((raw & 0x7F).astype(np.int64) << shifts, starts)
+    if values.max() > largest:
+        raise CorruptFile("file is damaged (bad entropy model)")
+    return values
 
 
 def _codes_from_columns(columns, bits, quantizers):

@@ -31,6 +31,16 @@ def test_forward_matches_reference(seed, height, width):
     np.testing.assert_allclose(fast, ref, atol=2e-5, rtol=0)
 
 
+@pytest.mark.parametrize("height,width", SIZES)
+def test_render_into_a_channel_last_image_has_the_planar_bits(height, width):
+    params, lam, _ = _case(3, height, width)
+    rasterizer = CpuRasterizer(height, width)
+    planar = rasterizer.render(params, lam)
+    channel_last = np.full((height, width, 3), np.nan, np.float32)
+    rasterizer.render(params, lam, out=channel_last.transpose(2, 0, 1))
+    np.testing.assert_array_equal(channel_last, planar.transpose(1, 2, 0))
+
+
 def test_cases_cover_skipped_and_huge_gaussians():
     """The random cases really contain Gaussians that must be skipped and ones that span many tiles."""
     params, lam, _ = _case(0, 64, 96, n=200)

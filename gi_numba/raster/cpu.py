@@ -152,11 +152,25 @@ def longest_list(tile_start):
 
 @numba.njit(cache=True, fastmath=_FASTMATH)
 def _write_tile(acc, x0, y0, height, width, image):
-    """Copy the tile's clamped sums into the ``(3, H, W)`` image."""
-    for ch in range(3):
-        for r in range(min(TILE_ROWS, height - y0)):
+    """Copy the tile's clamped sums into the ``(3, H, W)`` image.
+
+    ``image`` may be the transposed view of a channel-last ``(H, W, 3)``
+    array: then each pixel's three values are written one after another.
+    """
+    rows, cols = min(TILE_ROWS, height - y0), min(TILE, width - x0)
+    if image.strides[0] < image.strides[2]:
+        for r in range(rows):
             y = np.uint64(y0 + r)
-            for q in range(min(TILE, width - x0)):
+            for q in range(cols):
+                x = np.uint64(x0 + q)
+                for ch in range(3):
+                    value = acc[np.uint64(ch * _TILE_PIXELS + r * TILE + q)]
+                    image[ch, y, x] = min(max(value, _ZERO), _ONE)
+        return
+    for ch in range(3):
+        for r in range(rows):
+            y = np.uint64(y0 + r)
+            for q in range(cols):
                 value = acc[np.uint64(ch * _TILE_PIXELS + r * TILE + q)]
                 image[ch, y, np.uint64(x0 + q)] = min(max(value, _ZERO), _ONE)
 

@@ -25,15 +25,18 @@ class CpuRasterizer:
         self.n_values = 3 * self.height * self.width
         self.n_tiles_x, self.n_tiles_y = tile_grid(self.height, self.width)
         self._partials = aligned_zeros((0, 8))
-        self._scratch = TileScratch.allocate(0)
+        self._scratch = None
 
     def _project_and_bin(self, params, lam):
         conic, box, ellipse = project_gaussians(params, lam, self.n_tiles_x, self.n_tiles_y)
-        tiles = bin_gaussians(params, box, ellipse, self.n_tiles_x, self.n_tiles_y)
-        longest = longest_list(tiles[0])
-        if not self._scratch.fits(longest):
-            self._scratch = TileScratch.allocate(int(longest * 1.25) + 8)
-        return conic, tiles
+        return conic, bin_gaussians(params, box, ellipse, self.n_tiles_x, self.n_tiles_y)
+
+    def _scratch_for(self, tiles, backward):
+        """Work buffers for ``tiles``: the backward pass keeps every entry's alphas of the longest tile, a render none."""
+        longest = longest_list(tiles.tile_start) if backward else 0
+        if self._scratch is None or not self._scratch.fits(longest):
+            self._scratch = TileScratch.allocate(int(longest * 1.25) + 8 if backward else 0)
+        return self._scratch
 
     def render(self, params, lam, out=None):
         """Clamped render ``(3, H, W)`` float32, into ``out`` when given."""
@@ -41,7 +44,7 @@ class CpuRasterizer:
         conic, tiles = self._project_and_bin(params, lam)
         if out is None:
             out = np.empty((3, self.height, self.width), np.float32)
-        render_forward(params, conic, tiles, self.n_tiles_x, self._scratch, out)
+        render_forward(params, conic, tiles, self.n_tiles_x, self._scratch_for(tiles, backward=False), out)
         return out
 
     def set_target(self, target):
@@ -57,7 +60,7 @@ class CpuRasterizer:
         if self._partials.shape[0] < n_entries:
             self._partials = aligned_zeros((int(n_entries * 1.25) + 64, 8))
         sse = render_loss_backward(params, conic, tiles, self._target_tiles, self.height, self.width,
-                                   self.n_tiles_x, self._scratch, self._partials)
+                                   self.n_tiles_x, self._scratch_for(tiles, backward=True), self._partials)
         grads = np.empty_like(params)
         reduce_gradients(self._partials, tiles.gaussian_start, conic, grads)
         return sse, grads
