@@ -146,6 +146,18 @@ def test_every_entropy_model_round_trips():
             assert np.array_equal(decoded, symbols), model
 
 
+def test_histogram_counts_read_back_and_malformed_ones_are_refused():
+    rng = np.random.default_rng(5)
+    for n in (1, 2, 17, 300):
+        counts = rng.integers(0, 2 ** rng.integers(1, 29), n)
+        counts[0] = 2 ** 28 - 1  # four continuation bytes and a last one
+        assert np.array_equal(bitstream._read_varints(bitstream._varints(counts), n, counts.max()), counts)
+    for data, n, largest in [(b"", 1, 9), (b"\x80", 1, 9), (b"\x05\x86", 2, 9), (b"\x05", 2, 9),
+                             (b"\x05\x06", 1, 9), (b"\xff\xff\xff\xff\xff\x01", 1, 2 ** 40), (b"\x0a", 1, 9)]:
+        with pytest.raises(CorruptFile, match="bad entropy model"):
+            bitstream._read_varints(data, n, largest)
+
+
 @pytest.mark.parametrize("nbits", range(1, 17))
 def test_fixed_length_codes_unpack_at_every_depth(nbits):
     rng = np.random.default_rng(nbits)
