@@ -30,7 +30,7 @@ from .limits import check_number
 from .metrics import ms_ssim, psnr
 from .model import GaussianImage
 from .optim import Constant
-from .quantize import QuantizedMap, dequantize, initial_quantizers, quantize
+from .quantize import QuantizedMap, default_bits, dequantize, initial_quantizers, quantize
 from .rate import RateTerm
 from .raster import make_rasterizer
 from .strategy import PruneStrategy, TrainState
@@ -141,31 +141,65 @@ def encode_warm(warm, target, settings, qat_iterations, bits=None, progress=None
     version, then quantisation (ALGORITHM.md §6.2-6.3). The training's loss
     is ``D + lambda R`` (:mod:`gi_numba.rate`) with ``lambda`` from
     :func:`rate_weight` (``lmbda``, else the recipe's); it is 0 when no QAT ran.
+    Without ``bits``, QAT runs once at each of the recipe's depth choices
+    (:func:`depth_candidates`) and the codes of the lowest ``D + lambda R``
+    are kept (:func:`rate_distortion_cost`; docs/recipes.md).
     """
     version = settings.training_recipe.file_version
     if warm.stats["interrupted"] or qat_iterations == 0:
-        params, lam, quantizers = warm.params, warm.lam, initial_quantizers(warm.params, warm.lam, bits, version)
-        interrupted, lmbda = warm.stats["interrupted"], 0.0
-    else:
-        lmbda = rate_weight(warm, target, settings, bits, lmbda)
-        final_lr = representation_phase(settings, warm.height, warm.width).lr_at(settings.iterations)
-        phase = qat_phase(warm, qat_iterations, final_lr, bits, version, lmbda)
+        quantizers = initial_quantizers(warm.params, warm.lam, bits, version)
+        return quantize(warm.params, warm.lam, quantizers), warm.stats["interrupted"], 0.0
+    lmbda = rate_weight(warm, target, settings, bits, lmbda)
+    final_lr = representation_phase(settings, warm.height, warm.width).lr_at(settings.iterations)
+    candidates = depth_candidates(settings.training_recipe, bits)
+    best_cost, best_codes = math.inf, None
+    for depths in candidates:
+        phase = qat_phase(warm, qat_iterations, final_lr, depths, version, lmbda,
+                          name="QAT" if len(candidates) == 1 else f"QAT ({depth_label(depths, version)} bits)")
         params, lam, quantizers, interrupted = _quantization_aware_training(
             warm, target, phase, settings.backend, np.random.default_rng(settings.seed), progress, progress_every)
-    return quantize(params, lam, quantizers), interrupted, lmbda
+        codes = quantize(params, lam, quantizers)
+        cost = rate_distortion_cost(codes, target, lmbda, settings.backend) if len(candidates) > 1 else 0.0
+        if best_codes is None or cost < best_cost:
+            best_cost, best_codes = cost, codes
+        if interrupted:
+            break
+    return best_codes, interrupted, lmbda
 
 
-def qat_phase(warm, iterations, lr, bits=None, version=1, lmbda=0.0):
+def depth_candidates(recipe, bits=None):
+    """The bit depths an encode's QAT tries: ``bits`` if asked for, else the defaults and the recipe's choices."""
+    if bits:
+        return [bits]
+    return [None] + [dict(choice) for choice in recipe.depth_choices]
+
+
+def depth_label(bits, version):
+    """``position/variance/covariance/colour`` bits of a file of ``version`` with depths ``bits``, e.g. ``12/6/6/6``."""
+    depths = dict(default_bits(version), **(bits or {}))
+    return "/".join(str(depths[name]) for name in ("position", "variance", "covariance", "colour"))
+
+
+def rate_distortion_cost(codes, target, lmbda, backend="cpu"):
+    """``D + lambda R`` of the file that ``codes`` make: its decoded MSE plus ``lambda`` times its real bpp."""
+    height, width = target.shape[:2]
+    data, _ = bitstream.write(codes, height, width, 3)
+    decoded = model_of_codes(codes, height, width).render(backend=backend)
+    return float(np.mean((decoded - target) ** 2)) + lmbda * 8.0 * len(data) / (height * width)
+
+
+def qat_phase(warm, iterations, lr, bits=None, version=1, lmbda=0.0, name="QAT"):
     """Quantisation-aware training from the warm-up model ``warm`` (ALGORITHM.md §6.2) as a phase.
 
     The learning rate stays at ``lr``, the warm-up's last; the strategy
     prunes but never grows (:class:`~gi_numba.strategy.PruneStrategy`); the map draws the de-quantised attributes
     in the coding of file ``version``, its quantisers initialised from the warm-up's Gaussians, and with
-    a positive ``lmbda`` the loss is ``D + lmbda R`` (:class:`~gi_numba.rate.RateTerm`).
+    a positive ``lmbda`` the loss is ``D + lmbda R`` (:class:`~gi_numba.rate.RateTerm`). ``name`` labels
+    its progress.
     """
     strategy = PruneStrategy(warm.n_gaussians, warm.height, warm.width)
     rate = RateTerm(lmbda, warm.height * warm.width) if lmbda > 0 else None
-    return Phase("QAT", iterations, lr, Constant(), strategy,
+    return Phase(name, iterations, lr, Constant(), strategy,
                  QuantizedMap(initial_quantizers(warm.params, warm.lam, bits, version), rate=rate))
 
 

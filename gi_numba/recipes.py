@@ -54,7 +54,10 @@ class Recipe:
     learns (:data:`~gi_numba.quantize.CODINGS`; 1 is §6's). ``rate_slope``
     ``k`` adds the file's rate to that training's loss, ``D + lambda R`` at
     ``lambda = k D / R`` of the warm-up (:func:`gi_numba.codec.rate_weight`;
-    ``None``: distortion only, as §6).
+    ``None``: distortion only, as §6). ``depth_choices`` are bit depths (each
+    a tuple of ``(attribute, bits)`` pairs over the version's defaults) that
+    an encode asked for no depths also trains and writes; it keeps the file
+    with the lowest ``D + lambda R`` (:func:`gi_numba.codec.encode_warm`).
     """
 
     name: str
@@ -74,6 +77,7 @@ class Recipe:
     reference_area: float | None = None
     file_version: int = 1
     rate_slope: float | None = None
+    depth_choices: tuple = ()
 
     def __post_init__(self):
         if self.schedule not in ("step", "cosine"):
@@ -146,10 +150,11 @@ PAPER = Recipe("paper")
 #: an encode's warm-up, grown Gaussians start at the colour the render lacks instead of grey, and an
 #: encode is one schedule of 12 000 iterations whose last 1 200 are quantisation-aware training,
 #: learning the coding of a version-2 file with the file's rate in the loss at the rate-distortion
-#: curve's slope.
+#: curve's slope, once at the default depths and once with 11-bit positions and 5-bit variances, keeping
+#: the file of lower D + lambda R.
 FAST = Recipe("fast", iterations=12_000, lr=0.1, lr_scale=(1.5, 1.5, 0.5), refill_until=0.95, plateau=0.05,
               min_gain=0.01, encode_grow_colour="residual", qat_share=0.1, reference_area=768 * 512 / 5000,
-              file_version=2, rate_slope=1.0)
+              file_version=2, rate_slope=1.0, depth_choices=((("position", 11), ("variance", 5)),))
 
 RECIPES = {recipe.name: recipe for recipe in (PAPER, FAST)}
 DEFAULT_RECIPE = "fast"

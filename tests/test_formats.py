@@ -173,6 +173,11 @@ def test_compress_labels_its_phases(small_crop):
     stream = io.StringIO()
     compress(small_crop, 40, iterations=1000, qat_iterations=200, progress=ProgressBar(stream))
     lines = stream.getvalue().splitlines()
-    warm, qat = [l for l in lines if l.startswith("warm-up ")], [l for l in lines if l.startswith("QAT ")]
-    assert len(warm) == 8 and len(qat) == 2 and lines == warm + qat  # one pass: QAT is the last 200 of 1 000
-    assert warm[-1].startswith("warm-up 800/800") and qat[-1].startswith("QAT 200/200")
+    warm = [l for l in lines if l.startswith("warm-up ")]
+    fine, coarse = ([l for l in lines if l.startswith(f"QAT ({depths} bits) ")] for depths in ("12/6/6/6", "11/5/6/6"))
+    assert len(warm) == 8 and len(fine) == len(coarse) == 2  # one pass: QAT is the last 200 of 1 000, per depth choice
+    assert lines == warm + fine + coarse and warm[-1].startswith("warm-up 800/800")
+    assert fine[-1].startswith("QAT (12/6/6/6 bits) 200/200") and coarse[-1].startswith("QAT (11/5/6/6 bits) 200/200")
+    stream = io.StringIO()
+    compress(small_crop, 40, iterations=1000, qat_iterations=200, bits={"position": 12}, progress=ProgressBar(stream))
+    assert [l for l in stream.getvalue().splitlines() if l.startswith("QAT")][-1].startswith("QAT 200/200")

@@ -32,7 +32,7 @@ class CpuRasterizer:
         return conic, bin_gaussians(params, box, ellipse, self.n_tiles_x, self.n_tiles_y)
 
     def _scratch_for(self, tiles, backward):
-        """Work buffers for ``tiles``: the backward pass keeps every entry's alphas of the longest tile, a render none."""
+        """Work buffers for ``tiles``: the backward pass keeps the alphas of the longest tile, a render none."""
         longest = longest_list(tiles.tile_start) if backward else 0
         if self._scratch is None or not self._scratch.fits(longest):
             self._scratch = TileScratch.allocate(int(longest * 1.25) + 8 if backward else 0)
