@@ -248,9 +248,11 @@ def compress_command(
     output: Optional[Path] = typer.Option(None, "-o", "--output",
                                           help="Output file [IMAGE name].gi; '-': standard output [for IMAGE '-']."),
     example: bool = typer.Option(False, "--example", help="Compress the photo bundled with gi-numba."),
-    position_bits: Optional[int] = typer.Option(None, "--position-bits", help="Bits per position channel [12]."),
+    position_bits: Optional[int] = typer.Option(None, "--position-bits", help="Bits per position channel [12; "
+                                                "the default recipe with no depths given: 12 or 11, with the "
+                                                "variances at 6 or 5, whichever file has the lower D + lambda R]."),
     variance_bits: Optional[int] = typer.Option(None, "--variance-bits", help="Bits per variance [paper recipe "
-                                                "(.gi v1): 10, default (v2): 6]."),
+                                                "(.gi v1): 10, default (v2): 6 or 5, see --position-bits]."),
     covariance_bits: Optional[int] = typer.Option(None, "--covariance-bits", help="Bits of the covariance term "
                                                   "[v1: 10, v2 (as a correlation): 6]."),
     colour_bits: Optional[int] = typer.Option(None, "--colour-bits", help="Bits per colour channel [6; v2: YCoCg]."),
@@ -291,14 +293,16 @@ def compress_command(
     finally:
         bar.close()
     _write(output, data)
+    depths = bitstream.read_header(data).bits
     result = dict(bytes=report.nbytes, bpp=report.bpp, psnr=report.psnr, ms_ssim=report.ms_ssim,
                   n_gaussians=report.n_gaussians, seconds=round(report.seconds, 3), output=str(output),
-                  **{"lambda": report.lmbda})
+                  bits=depths, **{"lambda": report.lmbda})
     emit(as_json, result, [
         f"bytes      {report.nbytes} ({report.bpp:.4f} bpp)",
         f"PSNR       {report.psnr:.2f} dB (decoded file)",
         f"MS-SSIM    {_fmt_ssim(report.ms_ssim)}",
         f"Gaussians  {report.n_gaussians}",
+        "bits       " + ", ".join(f"{name} {depth}" for name, depth in depths.items()),
         f"lambda     {report.lmbda:.4g} (rate weight of QAT)",
         f"encode     {report.seconds:.1f} s",
         f"output     {_name(output, '<stdout>')}",

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from gi_numba import bitstream
 from gi_numba.cli.main import app, main
 from gi_numba.model import GaussianImage
 
@@ -124,7 +125,8 @@ def test_compress_decode_info(runner, tmp_path, crop_png):
     gi, png = tmp_path / "c.gi", tmp_path / "d.png"
     out = _json(runner.invoke(app, ["compress", str(crop_png), "-n", "150", "--iterations", "800", "-o", str(gi),
                                     "--json"]))
-    assert set(out) >= {"bytes", "bpp", "psnr", "ms_ssim", "n_gaussians", "seconds", "output", "lambda"}
+    assert set(out) >= {"bytes", "bpp", "psnr", "ms_ssim", "n_gaussians", "seconds", "output", "lambda", "bits"}
+    assert out["bits"] == bitstream.read_header(gi.read_bytes()).bits
     assert out["lambda"] > 0 and out["bytes"] == gi.stat().st_size and out["bpp"] == pytest.approx(8 * out["bytes"] / (64 * 96))
     decoded = _json(runner.invoke(app, ["decode", str(gi), "-o", str(png), "--json"]))
     assert (decoded["height"], decoded["width"], decoded["n_gaussians"]) == (64, 96, out["n_gaussians"])
