@@ -176,8 +176,7 @@ def depth_candidates(recipe, bits=None):
 
 def depth_label(bits, version):
     """``position/variance/covariance/colour`` bits of a file of ``version`` with depths ``bits``, e.g. ``12/6/6/6``."""
-    depths = dict(default_bits(version), **(bits or {}))
-    return "/".join(str(depths[name]) for name in ("position", "variance", "covariance", "colour"))
+    return "/".join(str(depth) for depth in dict(default_bits(version), **(bits or {})).values())
 
 
 def rate_distortion_cost(codes, target, lmbda, backend="cpu"):
