@@ -295,7 +295,7 @@ def _count_for_bytes(report, asked, goal):
 
 def pilot_options(options):
     """:func:`compress` options of a rate pilot: a tenth of the iterations (at least 200), QAT in proportion."""
-    settings = FitSettings(1, iterations=options.get("iterations"), recipe=options.get("recipe"))
+    settings = FitSettings(1, iterations=options.get("iterations"), recipe=options.get("recipe"), sigmoid_colours=True)
     iterations = min(max(settings.iterations // 10, 200), settings.iterations)
     qat = options.get("qat_iterations")
     if qat is not None:
