@@ -41,15 +41,15 @@ def user_errors(command):
     return wrapper
 
 
-#: The ``--recipe`` option of every command that trains.
-RECIPE_OPTION = typer.Option(None, "--recipe", help=f"Training recipe: {' or '.join(RECIPES)} (the publication's "
-                             f"schedule, bit for bit) [{DEFAULT_RECIPE} for gi++].")
 def _recipe_iterations(recipe):
     """``name N`` or ``name N (M for an encode)``: a recipe's default iterations, for ``--iterations``'s help."""
     encode = recipe.default_iterations(sigmoid_colours=True)
     return f"{recipe.name} {recipe.iterations}" + ("" if encode == recipe.iterations else f" ({encode} for an encode)")
 
 
+#: The ``--recipe`` option of every command that trains.
+RECIPE_OPTION = typer.Option(None, "--recipe", help=f"Training recipe: {' or '.join(RECIPES)} (the publication's "
+                             f"schedule, bit for bit) [{DEFAULT_RECIPE} for gi++].")
 #: The ``--iterations`` option of every command that trains.
 ITERATIONS_OPTION = typer.Option(None, "--iterations", "-i", help="Training iterations [the recipe's: "
                                  + ", ".join(_recipe_iterations(r) for r in RECIPES.values()) + "].")
