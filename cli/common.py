@@ -41,18 +41,12 @@ def user_errors(command):
     return wrapper
 
 
-def _recipe_iterations(recipe):
-    """``name N`` or ``name N (M for an encode)``: a recipe's default iterations, for ``--iterations``'s help."""
-    encode = recipe.default_iterations(sigmoid_colours=True)
-    return f"{recipe.name} {recipe.iterations}" + ("" if encode == recipe.iterations else f" ({encode} for an encode)")
-
-
 #: The ``--recipe`` option of every command that trains.
 RECIPE_OPTION = typer.Option(None, "--recipe", help=f"Training recipe: {' or '.join(RECIPES)} (the publication's "
                              f"schedule, bit for bit) [{DEFAULT_RECIPE} for gi++].")
 #: The ``--iterations`` option of every command that trains.
 ITERATIONS_OPTION = typer.Option(None, "--iterations", "-i", help="Training iterations [the recipe's: "
-                                 + ", ".join(_recipe_iterations(r) for r in RECIPES.values()) + "].")
+                                 + ", ".join(f"{r.name} {r.iterations}" for r in RECIPES.values()) + "].")
 
 #: The ``--max-pixels`` option every command that reads an image, a model or a ``.gi`` file takes.
 MAX_PIXELS_OPTION = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", min=1,

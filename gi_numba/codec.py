@@ -32,6 +32,7 @@ from .model import GaussianImage
 from .optim import Constant
 from .quantize import QuantizedMap, default_bits, dequantize, initial_quantizers, quantize
 from .rate import RateTerm
+from .rdo import optimise_codes
 from .raster import make_rasterizer
 from .strategy import PruneStrategy, TrainState
 from .training import HostTraining, Phase, raise_if_diverged, train
@@ -143,7 +144,9 @@ def encode_warm(warm, target, settings, qat_iterations, bits=None, progress=None
     :func:`rate_weight` (``lmbda``, else the recipe's); it is 0 when no QAT ran.
     Without ``bits``, QAT runs once at each of the recipe's depth choices
     (:func:`depth_candidates`) and the codes of the lowest ``D + lambda R``
-    are kept (:func:`rate_distortion_cost`; docs/recipes.md).
+    are kept (:func:`rate_distortion_cost`; docs/recipes.md), and then moved
+    to codes of lower ``D + lambda R`` by the recipe's ``rdo_sweeps``
+    (:func:`gi_numba.rdo.optimise_codes`).
     """
     version = settings.training_recipe.file_version
     if warm.stats["interrupted"] or qat_iterations == 0:
@@ -164,6 +167,8 @@ def encode_warm(warm, target, settings, qat_iterations, bits=None, progress=None
             best_cost, best_codes = cost, codes
         if interrupted:
             break
+    if settings.training_recipe.rdo_sweeps and not interrupted:
+        best_codes = optimise_codes(best_codes, target, lmbda, settings.training_recipe.rdo_sweeps)
     return best_codes, interrupted, lmbda
 
 

@@ -78,7 +78,7 @@ class FitSettings:
             raise GIError(f"the {recipe.name} recipe is tuned for gi++; fit {model.name} with the paper recipe")
         self.recipe, self._recipe = recipe.name, recipe
         if self.iterations is None:
-            self.iterations = recipe.default_iterations(self.sigmoid_colours)
+            self.iterations = recipe.iterations
         self.n_gaussians = check_number(self.n_gaussians, "the number of Gaussians", 1, integer=True)
         self.iterations = check_number(self.iterations, "iterations", 1, integer=True)
         self.seed = check_number(self.seed, "the seed", 0, 2 ** 63 - 1, integer=True)

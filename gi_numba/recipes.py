@@ -23,8 +23,7 @@ from .optim import CosineDecay, StepDecay
 class Recipe:
     """How a fit trains; every field is one measured choice (docs/recipes.md).
 
-    ``iterations`` is the length of a fit asked for none, and
-    ``encode_iterations`` that of an encode (``None``: the same).
+    ``iterations`` is the length of a fit or an encode asked for none.
     ``lr`` is Adam's learning rate; ``lr_scale`` multiplies it per attribute
     ``(position, covariance, colour)`` (``None``: one rate for all, as the
     paper). With ``reference_area`` (the image pixels per Gaussian at which
@@ -60,11 +59,13 @@ class Recipe:
     a tuple of ``(attribute, bits)`` pairs over the version's defaults) that
     an encode asked for no depths also trains and writes; it keeps the file
     with the lowest ``D + lambda R`` (:func:`gi_numba.codec.encode_warm`).
+    ``rdo_sweeps`` is the most passes of rate-distortion optimised
+    quantisation over the kept file's codes (:mod:`gi_numba.rdo`; 0: codes
+    rounded to nearest, as §6.3).
     """
 
     name: str
     iterations: int = ITERATIONS
-    encode_iterations: int | None = None
     lr: float = LR
     lr_scale: tuple | None = None
     schedule: str = "step"
@@ -81,6 +82,7 @@ class Recipe:
     file_version: int = 1
     rate_slope: float | None = None
     depth_choices: tuple = ()
+    rdo_sweeps: int = 0
 
     def __post_init__(self):
         if self.schedule not in ("step", "cosine"):
@@ -88,12 +90,6 @@ class Recipe:
         for start in (self.grow_colour, self.encode_grow_colour):
             if start not in ("zero", "residual"):
                 raise GIError(f"unknown colour of grown Gaussians {start!r}; choose zero or residual")
-
-    def default_iterations(self, sigmoid_colours):
-        """The iterations of a fit asked for none: an encode's (``sigmoid_colours``, its warm-up) or a fit's."""
-        if sigmoid_colours and self.encode_iterations is not None:
-            return self.encode_iterations
-        return self.iterations
 
     def residual_colours(self, sigmoid_colours):
         """Whether grown Gaussians start at the residual colour, in an encode's warm-up or in a fit."""
@@ -157,14 +153,14 @@ PAPER = Recipe("paper")
 #: it), growing back what pruning takes between growth steps until 95% of the iterations (not in an
 #: encode's warm-up), and stopping early if the last stretch gains under 0.01 dB per 1 000 iterations; in
 #: an encode's warm-up, grown Gaussians start at the colour the render lacks instead of grey, and an
-#: encode is one schedule of 12 000 iterations whose last 1 200 are quantisation-aware training,
+#: encode is one schedule of the same 20 000 iterations whose last 2 000 are quantisation-aware training,
 #: learning the coding of a version-2 file with the file's rate in the loss at the rate-distortion
 #: curve's slope, once at the default depths and once with 11-bit positions and 5-bit variances, keeping
-#: the file of lower D + lambda R.
-FAST = Recipe("fast", iterations=20_000, encode_iterations=12_000, lr=0.1, lr_scale=(1.5, 1.5, 0.5),
-              refill_until=0.95, plateau=0.05, min_gain=0.01, encode_grow_colour="residual", qat_share=0.1,
-              reference_area=768 * 512 / 5000, file_version=2, rate_slope=1.0,
-              depth_choices=((("position", 11), ("variance", 5)),))
+#: the file of lower D + lambda R, whose codes up to eight sweeps of rate-distortion optimised
+#: quantisation then move or remove.
+FAST = Recipe("fast", iterations=20_000, lr=0.1, lr_scale=(1.5, 1.5, 0.5), refill_until=0.95, plateau=0.05,
+              min_gain=0.01, encode_grow_colour="residual", qat_share=0.1, reference_area=768 * 512 / 5000,
+              file_version=2, rate_slope=1.0, depth_choices=((("position", 11), ("variance", 5)),), rdo_sweeps=8)
 
 RECIPES = {recipe.name: recipe for recipe in (PAPER, FAST)}
 DEFAULT_RECIPE = "fast"

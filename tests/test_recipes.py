@@ -129,12 +129,12 @@ def test_the_default_encode_warm_up_grows_gaussians_that_stay(parrots):
     assert fits["residual"].psnr > fits["zero"].psnr + 3.0
 
 
-def test_the_default_recipe_fits_for_20000_iterations_and_encodes_in_12000():
-    """A longer fit pays (+0.18 dB on six Kodak images at 5 000 Gaussians); an encode keeps its measured length."""
+def test_the_default_recipe_fits_and_encodes_for_20000_iterations():
+    """Longer fits pay: +0.18 dB on six Kodak images at 5 000 Gaussians, -8.1% BD-rate for an encode."""
     assert FitSettings(5000).iterations == 20_000 == FAST.iterations
     warm, qat = encode_settings(5000)
-    assert (warm.iterations, qat) == (10_800, 1_200)
-    assert pilot_options({})["iterations"] == 1_200  # a --bpp pilot: a tenth of an encode
+    assert (warm.iterations, qat) == (18_000, 2_000)
+    assert pilot_options({})["iterations"] == 2_000  # a --bpp pilot: a tenth of an encode
     assert FitSettings(5000, recipe="paper").iterations == FitSettings(5000, recipe="paper",
                                                                        sigmoid_colours=True).iterations == 50_000
     assert encode_settings(5000, iterations=3000)[0].iterations == 2_700  # asked for, as asked

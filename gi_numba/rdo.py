@@ -1,0 +1,292 @@
+"""Rate-distortion optimised quantisation of an encode's codes (our departure, docs/recipes.md,
+"Codes chosen for the file").
+
+Quantisation-aware training ends with every value rounded to its nearest
+code (ALGORITHM.md §6.3), which is the code of least distortion for that
+value alone but not the code of least ``D + lambda R`` for the file: a
+neighbouring code may draw the image almost as well and cost fewer bits (its
+stream uses it more often), and the Gaussians' errors do not add up
+independently. :func:`optimise_codes` visits the Gaussians in order, tries
+for each one every single-code move to a neighbouring code (``+-1`` on each
+of its code columns) and its removal, and takes the move of the largest drop
+of ``D + lambda R`` if any lowers it. A sweep visits every Gaussian once;
+sweeps repeat while they change anything, up to the number asked for.
+
+``D`` is measured exactly as the decoder draws (the unclamped sum of every
+Gaussian's ``colour x alpha`` over its tile box and ``alpha >= 1/255``
+ellipse, ALGORITHM.md §2-§3, then clamped to ``[0, 1]``), in float64 with the
+library ``exp``, on a running sum that each accepted move updates in the
+pixels it touches. ``R`` changes as the writer's model would see it: moving
+one symbol of an entropy-coded stream from ``q`` to ``q'`` changes its
+empirical code length ``n log2 n - sum_k c_k log2 c_k`` by
+``g(c_q - 1) - g(c_q) + g(c_q' + 1) - g(c_q')`` with ``g(c) = -c log2 c``,
+and removing a Gaussian saves what each of its symbols costs, ``log2(n /
+c_q)`` per entropy-coded stream, its fixed-length streams' bits and the mean
+bits of a position. The model choice and the histograms' own bytes are left
+out: the encoder compares real files afterwards
+(:func:`gi_numba.codec.rate_distortion_cost`). Positions move for
+distortion only (their sorted set coding costs about the same wherever they
+are, as in :mod:`gi_numba.rate`).
+
+The sweep is serial, so the result is the same on any number of threads.
+"""
+
+import math
+
+import numba
+import numpy as np
+
+from . import bitstream
+from .quantize import ATTRIBUTES, CODINGS, QuantizedGaussians, dequantize
+from .raster.maths import SIGMA_CUTOFF, TILE, project_one
+
+#: A move is taken only if it lowers ``D + lambda R`` (in squared error summed over the image) by more than this.
+MIN_GAIN = 1e-9
+#: The code arrays of :class:`QuantizedGaussians`, in order.
+CODE_NAMES = ("position", "variance", "covariance", "colour")
+#: The code columns of a file in :class:`QuantizedGaussians` order: ``(attribute, column)``.
+COLUMNS = tuple((a.name, column) for a in ATTRIBUTES for column in range(len(a.streams)))
+#: Moves per Gaussian: each column one code down, then one code up.
+MOVES = 2 * len(COLUMNS)
+
+
+def optimise_codes(codes, target, lmbda, sweeps):
+    """``codes`` with the moves of :mod:`this module <gi_numba.rdo>` that lower ``D + lambda R`` applied.
+
+    ``target`` is the ``(H, W, 3)`` image in ``[0, 1]``, ``lmbda`` the rate
+    weight in MSE per bpp (:mod:`gi_numba.rate`), ``sweeps`` the most passes
+    over the Gaussians. Returns new :class:`QuantizedGaussians` (Gaussians
+    removed by a sweep are dropped); ``codes`` is not changed. The
+    Gaussians are visited in the file's order (:func:`gi_numba.bitstream.sort_by_position`), so a file's
+    own codes give the same result as the encoder's.
+    """
+    codes = bitstream.sort_by_position(codes)
+    height, width = target.shape[:2]
+    image = np.ascontiguousarray(target, np.float64)
+    total = rendered_sum(dequantize(codes).astype(np.float64), height, width)
+    for _ in range(sweeps):
+        if codes.n_gaussians == 0:
+            break
+        moved, codes = _sweep(codes, image, total, lmbda)
+        if not moved:
+            break
+    return codes
+
+
+@numba.njit(cache=True)
+def rendered_sum(params, height, width):
+    """The unclamped ``(H, W, 3)`` float64 sum ``sum_g colour_g alpha_g`` that ``params`` (render-ready,
+    float64) draw."""
+    total = np.zeros((height, width, 3))
+    for g in range(params.shape[0]):
+        _add_gaussian(params[g], 1.0, total)
+    return total
+
+
+def _sweep(codes, image, total, lmbda):
+    """One pass over the Gaussians; returns ``(whether anything moved, the codes after it)``."""
+    q = codes.quantizers
+    current = dequantize(codes).astype(np.float64)
+    candidates, valid = _candidate_parameters(codes)
+    symbols, coded, counts = _stream_state(codes)
+    fixed_bits, position_bits = _removal_constants(codes)
+    choice = _greedy_sweep(current, candidates, valid, symbols, coded, counts, fixed_bits + position_bits,
+                           image, total, 3.0 * lmbda)
+    if not np.any(choice >= 0):
+        return False, codes
+    columns = _code_columns(codes)
+    for move in range(MOVES):
+        name, column = COLUMNS[move // 2]
+        columns[name][choice == move, column] += 1 if move % 2 else -1
+    keep = choice != MOVES
+    return True, QuantizedGaussians(q, *(columns[name][keep].astype(np.uint16) for name in CODE_NAMES))
+
+
+def _code_columns(codes):
+    """The code arrays of ``codes`` by attribute, as independent int64 copies."""
+    return {name: np.array(getattr(codes, name), np.int64) for name in CODE_NAMES}
+
+
+def _candidate_parameters(codes):
+    """``(N, MOVES, 8)`` float64 render-ready parameters of every move, and whether each stays in range."""
+    n = codes.n_gaussians
+    candidates = np.zeros((n, MOVES, 8))
+    valid = np.zeros((n, MOVES), np.bool_)
+    for move in range(MOVES):
+        name, column = COLUMNS[move // 2]
+        step = 1 if move % 2 else -1
+        levels = 2 ** codes.quantizers.bits[name]
+        columns = _code_columns(codes)
+        moved = columns[name][:, column] + step
+        valid[:, move] = (moved >= 0) & (moved < levels)
+        columns[name][:, column] = np.clip(moved, 0, levels - 1)
+        shifted = QuantizedGaussians(codes.quantizers, *(columns[key].astype(np.uint16) for key in CODE_NAMES))
+        candidates[:, move] = dequantize(shifted)
+    return candidates, valid
+
+
+def _stream_state(codes):
+    """Each code column's symbols ``(N, C)``, whether its stream is entropy-coded ``(C,)`` (positions: never)
+    and its symbol counts ``(C, 2^16)``."""
+    streams = {name: model for name, model, _ in bitstream.estimated_streams(codes)}
+    names = [name for a in CODINGS[codes.quantizers.version] for name in a.streams]
+    symbols = np.stack([getattr(codes, name)[:, column].astype(np.int64) for name, column in COLUMNS], axis=1)
+    coded = np.array([attribute != "position" and streams[stream] != "fixed"
+                      for (attribute, _), stream in zip(COLUMNS, names)])
+    counts = np.zeros((len(COLUMNS), 2 ** 16), np.int64)
+    for column in range(len(COLUMNS)):
+        counts[column] = np.bincount(symbols[:, column], minlength=2 ** 16)
+    return symbols, coded, counts
+
+
+def _removal_constants(codes):
+    """Bits a removed Gaussian saves besides its entropy-coded symbols: its fixed-length streams' and the mean
+    bits of a position in the file."""
+    streams = bitstream.estimated_streams(codes)
+    bits = codes.quantizers.bits
+    fixed = sum(bits[attribute] for (attribute, _), (_, model, _) in zip(COLUMNS, streams)
+                if attribute != "position" and model == "fixed")
+    position = sum(size for (attribute, _), (_, _, size) in zip(COLUMNS, streams) if attribute == "position")
+    return float(fixed), position / codes.n_gaussians
+
+
+@numba.njit(cache=True)
+def _entropy_term(count):
+    """``g(c) = -c log2 c`` (0 at 0): a symbol's count's share of a stream's empirical code length."""
+    return -count * math.log2(count) if count > 0 else 0.0
+
+
+@numba.njit(cache=True)
+def _move_bits(counts, old, new):
+    """Change of a stream's empirical code length when one symbol moves from ``old`` to ``new``."""
+    return (_entropy_term(counts[old] - 1) - _entropy_term(counts[old])
+            + _entropy_term(counts[new] + 1) - _entropy_term(counts[new]))
+
+
+@numba.njit(cache=True)
+def _removal_bits(counts, old, n):
+    """Change of a stream's empirical code length when one of its ``n`` symbols, ``old``, is removed."""
+    before = n * math.log2(n) + _entropy_term(counts[old])
+    after = (n - 1) * math.log2(n - 1) + _entropy_term(counts[old] - 1) if n > 1 else 0.0
+    return after - before
+
+
+@numba.njit(cache=True)
+def _footprint(p, height, width):
+    """``(drawn, A, B, C, x0, x1, y0, y1)``: the conic of a render-ready Gaussian ``p`` and the pixel rectangle
+    (upper ends exclusive) holding its tile box's part of its ``alpha >= 1/255`` ellipse."""
+    n_tiles_x, n_tiles_y = -(-width // TILE), -(-height // TILE)
+    drawn, A, B, C, tx0, tx1, ty0, ty1, _, _, _, _ = project_one(
+        np.float32(p[0]), np.float32(p[1]), np.float32(p[2]), np.float32(p[3]), np.float32(p[4]),
+        np.float32(0.0), n_tiles_x, n_tiles_y)
+    if not drawn:
+        return False, 0.0, 0.0, 0.0, 0, 0, 0, 0
+    rx = math.sqrt(2.0 * SIGMA_CUTOFF * float(np.float32(p[2])))
+    ry = math.sqrt(2.0 * SIGMA_CUTOFF * float(np.float32(p[4])))
+    x0 = max(tx0 * TILE, int(math.floor(p[0] - rx)))
+    x1 = min(tx1 * TILE, width, int(math.ceil(p[0] + rx)) + 1)
+    y0 = max(ty0 * TILE, int(math.floor(p[1] - ry)))
+    y1 = min(ty1 * TILE, height, int(math.ceil(p[1] + ry)) + 1)
+    return x0 < x1 and y0 < y1, A, B, C, x0, x1, y0, y1
+
+
+@numba.njit(cache=True)
+def _alpha(p, A, B, C, x0, x1, y0, y1, px, py):
+    """``alpha`` of the Gaussian ``p`` (conic ``A, B, C``, rectangle ``x0..y1``) at pixel ``(px, py)``."""
+    if px < x0 or px >= x1 or py < y0 or py >= y1:
+        return 0.0
+    dx, dy = float(np.float32(p[0])) - px, float(np.float32(p[1])) - py
+    sigma = 0.5 * (A * dx * dx + C * dy * dy) + B * dx * dy
+    if sigma < 0.0 or sigma > SIGMA_CUTOFF:
+        return 0.0
+    return math.exp(-sigma)
+
+
+@numba.njit(cache=True)
+def _add_gaussian(p, sign, total):
+    """Add ``sign`` times the Gaussian ``p``'s ``colour x alpha`` to the running sum ``total``."""
+    height, width = total.shape[0], total.shape[1]
+    drawn, A, B, C, x0, x1, y0, y1 = _footprint(p, height, width)
+    if not drawn:
+        return
+    for py in range(y0, y1):
+        for px in range(x0, x1):
+            alpha = _alpha(p, A, B, C, x0, x1, y0, y1, px, py)
+            if alpha > 0.0:
+                for k in range(3):
+                    total[py, px, k] += sign * float(np.float32(p[5 + k])) * alpha
+
+
+@numba.njit(cache=True)
+def _distortion_change(old, new, removed, image, total):
+    """Change of the squared error summed over the image when Gaussian ``old`` becomes ``new`` (or goes)."""
+    height, width = total.shape[0], total.shape[1]
+    d0, A0, B0, C0, a0, a1, b0, b1 = _footprint(old, height, width)
+    d1, A1, B1, C1, c0, c1, e0, e1 = _footprint(new, height, width)
+    if removed:
+        d1 = False
+    if not d0:
+        a0, a1, b0, b1 = width, 0, height, 0
+    if not d1:
+        c0, c1, e0, e1 = width, 0, height, 0
+    change = 0.0
+    for py in range(min(b0, e0), max(b1, e1)):
+        for px in range(min(a0, c0), max(a1, c1)):
+            alpha0 = _alpha(old, A0, B0, C0, a0, a1, b0, b1, px, py) if d0 else 0.0
+            alpha1 = _alpha(new, A1, B1, C1, c0, c1, e0, e1, px, py) if d1 else 0.0
+            if alpha0 == 0.0 and alpha1 == 0.0:
+                continue
+            for k in range(3):
+                before = total[py, px, k]
+                after = before - float(np.float32(old[5 + k])) * alpha0 + float(np.float32(new[5 + k])) * alpha1
+                error0 = min(max(before, 0.0), 1.0) - image[py, px, k]
+                error1 = min(max(after, 0.0), 1.0) - image[py, px, k]
+                change += error1 * error1 - error0 * error0
+    return change
+
+
+@numba.njit(cache=True)
+def _greedy_sweep(current, candidates, valid, symbols, coded, counts, removal_constant, image, total, bit_weight):
+    """Visit each Gaussian once, take its best move if it lowers ``D + lambda R``; returns the moves taken
+    (``-1`` none, ``0 .. MOVES - 1`` a column up or down, ``MOVES`` removal). ``bit_weight`` is ``3 lambda``:
+    the squared error summed over the image that one bit is worth. ``total`` and ``counts`` are updated."""
+    n, moves = candidates.shape[0], candidates.shape[1]
+    choice = np.full(n, -1, np.int64)
+    remaining = n
+    for g in range(n):
+        best_gain, best_move = MIN_GAIN, -1
+        for move in range(moves):
+            if not valid[g, move]:
+                continue
+            column = move // 2
+            bits = 0.0
+            if coded[column]:
+                bits = _move_bits(counts[column], symbols[g, column], symbols[g, column] + (1 if move % 2 else -1))
+            gain = -(_distortion_change(current[g], candidates[g, move], False, image, total) + bit_weight * bits)
+            if gain > best_gain:
+                best_gain, best_move = gain, move
+        if remaining > 1:
+            bits = -removal_constant
+            for column in range(symbols.shape[1]):
+                if coded[column]:
+                    bits += _removal_bits(counts[column], symbols[g, column], remaining)
+            gain = -(_distortion_change(current[g], current[g], True, image, total) + bit_weight * bits)
+            if gain > best_gain:
+                best_gain, best_move = gain, moves
+        if best_move < 0:
+            continue
+        choice[g] = best_move
+        _add_gaussian(current[g], -1.0, total)
+        if best_move == moves:
+            remaining -= 1
+            for column in range(symbols.shape[1]):
+                counts[column, symbols[g, column]] -= 1
+            continue
+        column = best_move // 2
+        moved = symbols[g, column] + (1 if best_move % 2 else -1)
+        counts[column, symbols[g, column]] -= 1
+        counts[column, moved] += 1
+        symbols[g, column] = moved
+        current[g] = candidates[g, best_move]
+        _add_gaussian(current[g], 1.0, total)
+    return choice
