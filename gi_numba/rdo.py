@@ -203,37 +203,55 @@ def _alpha(p, A, B, C, x0, x1, y0, y1, px, py):
 
 
 @numba.njit(cache=True)
-def _add_gaussian(p, sign, total):
-    """Add ``sign`` times the Gaussian ``p``'s ``colour x alpha`` to the running sum ``total``."""
-    height, width = total.shape[0], total.shape[1]
+def _patch(p, height, width):
+    """``(x0, x1, y0, y1, alphas)``: the Gaussian ``p``'s rectangle (:func:`_footprint`, upper ends exclusive)
+    and its ``alpha`` at each pixel of it; an empty rectangle if it is not drawn."""
     drawn, A, B, C, x0, x1, y0, y1 = _footprint(p, height, width)
     if not drawn:
-        return
+        return 0, 0, 0, 0, np.zeros((0, 0))
+    alphas = np.empty((y1 - y0, x1 - x0))
     for py in range(y0, y1):
         for px in range(x0, x1):
-            alpha = _alpha(p, A, B, C, x0, x1, y0, y1, px, py)
+            alphas[py - y0, px - x0] = _alpha(p, A, B, C, x0, x1, y0, y1, px, py)
+    return x0, x1, y0, y1, alphas
+
+
+@numba.njit(cache=True)
+def _alpha_in(patch, px, py):
+    """The ``alpha`` a :func:`_patch` holds at pixel ``(px, py)`` (0 outside it)."""
+    x0, x1, y0, y1, alphas = patch
+    if px < x0 or px >= x1 or py < y0 or py >= y1:
+        return 0.0
+    return alphas[py - y0, px - x0]
+
+
+@numba.njit(cache=True)
+def _add_gaussian(p, sign, total):
+    """Add ``sign`` times the Gaussian ``p``'s ``colour x alpha`` to the running sum ``total``."""
+    x0, x1, y0, y1, alphas = _patch(p, total.shape[0], total.shape[1])
+    for py in range(y0, y1):
+        for px in range(x0, x1):
+            alpha = alphas[py - y0, px - x0]
             if alpha > 0.0:
                 for k in range(3):
                     total[py, px, k] += sign * float(np.float32(p[5 + k])) * alpha
 
 
 @numba.njit(cache=True)
-def _distortion_change(old, new, removed, image, total):
-    """Change of the squared error summed over the image when Gaussian ``old`` becomes ``new`` (or goes)."""
-    height, width = total.shape[0], total.shape[1]
-    d0, A0, B0, C0, a0, a1, b0, b1 = _footprint(old, height, width)
-    d1, A1, B1, C1, c0, c1, e0, e1 = _footprint(new, height, width)
-    if removed:
-        d1 = False
-    if not d0:
-        a0, a1, b0, b1 = width, 0, height, 0
-    if not d1:
-        c0, c1, e0, e1 = width, 0, height, 0
+def _patch_change(old, old_patch, new, new_patch, image, total):
+    """Change of the squared error summed over the image when Gaussian ``old`` becomes ``new``, from their
+    patches (:func:`_patch`; an empty one for a removal)."""
+    a0, a1, b0, b1, _ = old_patch
+    c0, c1, e0, e1, _ = new_patch
+    if a0 == a1:
+        a0, a1, b0, b1 = c0, c1, e0, e1
+    elif c0 == c1:
+        c0, c1, e0, e1 = a0, a1, b0, b1
     change = 0.0
     for py in range(min(b0, e0), max(b1, e1)):
         for px in range(min(a0, c0), max(a1, c1)):
-            alpha0 = _alpha(old, A0, B0, C0, a0, a1, b0, b1, px, py) if d0 else 0.0
-            alpha1 = _alpha(new, A1, B1, C1, c0, c1, e0, e1, px, py) if d1 else 0.0
+            alpha0 = _alpha_in(old_patch, px, py)
+            alpha1 = _alpha_in(new_patch, px, py)
             if alpha0 == 0.0 and alpha1 == 0.0:
                 continue
             for k in range(3):
@@ -253,8 +271,11 @@ def _greedy_sweep(current, candidates, valid, symbols, coded, counts, removal_co
     n, moves = candidates.shape[0], candidates.shape[1]
     choice = np.full(n, -1, np.int64)
     remaining = n
+    height, width = total.shape[0], total.shape[1]
+    gone = (0, 0, 0, 0, np.zeros((0, 0)))
     for g in range(n):
         best_gain, best_move = MIN_GAIN, -1
+        patch = _patch(current[g], height, width)
         for move in range(moves):
             if not valid[g, move]:
                 continue
@@ -262,7 +283,10 @@ def _greedy_sweep(current, candidates, valid, symbols, coded, counts, removal_co
             bits = 0.0
             if coded[column]:
                 bits = _move_bits(counts[column], symbols[g, column], symbols[g, column] + (1 if move % 2 else -1))
-            gain = -(_distortion_change(current[g], candidates[g, move], False, image, total) + bit_weight * bits)
+            same_shape = np.all(candidates[g, move, :5] == current[g, :5])
+            moved_patch = patch if same_shape else _patch(candidates[g, move], height, width)
+            gain = -(_patch_change(current[g], patch, candidates[g, move], moved_patch, image, total)
+                     + bit_weight * bits)
             if gain > best_gain:
                 best_gain, best_move = gain, move
         if remaining > 1:
@@ -270,7 +294,7 @@ def _greedy_sweep(current, candidates, valid, symbols, coded, counts, removal_co
             for column in range(symbols.shape[1]):
                 if coded[column]:
                     bits += _removal_bits(counts[column], symbols[g, column], remaining)
-            gain = -(_distortion_change(current[g], current[g], True, image, total) + bit_weight * bits)
+            gain = -(_patch_change(current[g], patch, current[g], gone, image, total) + bit_weight * bits)
             if gain > best_gain:
                 best_gain, best_move = gain, moves
         if best_move < 0:

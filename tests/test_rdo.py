@@ -8,7 +8,7 @@ from gi_numba import bitstream
 from gi_numba.codec import compress, decompress, model_of_codes
 from gi_numba.model import GaussianImage
 from gi_numba.quantize import dequantize
-from gi_numba.rdo import _distortion_change, _move_bits, _removal_bits, optimise_codes, rendered_sum
+from gi_numba.rdo import _move_bits, _patch, _patch_change, _removal_bits, optimise_codes, rendered_sum
 
 
 def _drawn(seed=0, n=120, height=64, width=96):
@@ -50,7 +50,9 @@ def test_a_moves_distortion_change_is_the_recomputed_one(removed):
         else:
             moved[g] = new
         expected = _squared_error(moved, image) - _squared_error(params, image)
-        assert _distortion_change(params[g], new, removed, image, total) == pytest.approx(expected, abs=1e-9)
+        new_patch = (0, 0, 0, 0, np.zeros((0, 0))) if removed else _patch(new, 64, 96)
+        change = _patch_change(params[g], _patch(params[g], 64, 96), new, new_patch, image, total)
+        assert change == pytest.approx(expected, abs=1e-9)
 
 
 def test_stream_bit_changes_are_those_of_the_empirical_code_length():
