@@ -9,6 +9,7 @@ from gi_numba.codec import compress, decompress, model_of_codes
 from gi_numba.model import GaussianImage
 from gi_numba.quantize import dequantize
 from gi_numba.rdo import _move_bits, _patch, _patch_change, _removal_bits, optimise_codes, rendered_sum
+from gi_numba.recipes import FAST, PAPER
 
 
 def _drawn(seed=0, n=120, height=64, width=96):
@@ -89,3 +90,12 @@ def test_optimised_codes_make_a_file_of_lower_rate_distortion_cost(small_crop):
     unmoved = optimise_codes(codes, small_crop, 0.003, 0)
     assert np.array_equal(dequantize(unmoved), dequantize(bitstream.sort_by_position(codes)))
     assert np.array_equal(dequantize(bitstream.read(data).codes), dequantize(codes))  # the input is not changed
+
+
+def test_the_default_encoder_writes_the_optimised_codes_of_its_plain_file(small_crop):
+    """An encode is its file without RDOQ, then the recipe's sweeps at the lambda its QAT trained with."""
+    options = dict(iterations=600, qat_iterations=100)
+    plain, report = compress(small_crop, 150, recipe=FAST.with_changes(rdo_sweeps=0), return_report=True, **options)
+    optimised = optimise_codes(bitstream.read(plain).codes, small_crop, report.lmbda, FAST.rdo_sweeps)
+    assert compress(small_crop, 150, **options) == bitstream.write(optimised, 64, 96, 3)[0] != plain
+    assert FAST.rdo_sweeps == 8 and PAPER.rdo_sweeps == 0
