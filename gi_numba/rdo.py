@@ -37,7 +37,7 @@ import numba
 import numpy as np
 
 from . import bitstream
-from .quantize import ATTRIBUTES, CODINGS, QuantizedGaussians, dequantize
+from .quantize import ATTRIBUTES, QuantizedGaussians, dequantize
 from .raster.maths import SIGMA_CUTOFF, TILE, project_one
 
 #: A move is taken only if it lowers ``D + lambda R`` (in squared error summed over the image) by more than this.
@@ -53,7 +53,7 @@ MOVES = 2 * len(COLUMNS)
 def optimise_codes(codes, target, lmbda, sweeps):
     """``codes`` with the moves of :mod:`this module <gi_numba.rdo>` that lower ``D + lambda R`` applied.
 
-    ``target`` is the ``(H, W, 3)`` image in ``[0, 1]``, ``lmbda`` the rate
+    ``target`` is the ``(H, W, 3)`` float32 image in ``[0, 1]``, ``lmbda`` the rate
     weight in MSE per bpp (:mod:`gi_numba.rate`), ``sweeps`` the most passes
     over the Gaussians. Returns new :class:`QuantizedGaussians` (Gaussians
     removed by a sweep are dropped); ``codes`` is not changed. The
@@ -62,7 +62,7 @@ def optimise_codes(codes, target, lmbda, sweeps):
     """
     codes = bitstream.sort_by_position(codes)
     height, width = target.shape[:2]
-    image = np.ascontiguousarray(target, np.float64)
+    image = np.ascontiguousarray(target, np.float32)
     total = rendered_sum(dequantize(codes).astype(np.float64), height, width)
     for _ in range(sweeps):
         if codes.n_gaussians == 0:
@@ -88,8 +88,9 @@ def _sweep(codes, image, total, lmbda):
     q = codes.quantizers
     current = dequantize(codes).astype(np.float64)
     candidates, valid = _candidate_parameters(codes)
-    symbols, coded, counts = _stream_state(codes)
-    fixed_bits, position_bits = _removal_constants(codes)
+    streams = bitstream.estimated_streams(codes)
+    symbols, coded, counts = _stream_state(codes, streams)
+    fixed_bits, position_bits = _removal_constants(codes, streams)
     choice = _greedy_sweep(current, candidates, valid, symbols, coded, counts, fixed_bits + position_bits,
                            image, total, 3.0 * lmbda)
     if not np.any(choice >= 0):
@@ -125,24 +126,22 @@ def _candidate_parameters(codes):
     return candidates, valid
 
 
-def _stream_state(codes):
+def _stream_state(codes, streams):
     """Each code column's symbols ``(N, C)``, whether its stream is entropy-coded ``(C,)`` (positions: never)
-    and its symbol counts ``(C, 2^16)``."""
-    streams = {name: model for name, model, _ in bitstream.estimated_streams(codes)}
-    names = [name for a in CODINGS[codes.quantizers.version] for name in a.streams]
+    and its symbol counts ``(C, 2^16)``; ``streams`` as :func:`gi_numba.bitstream.estimated_streams` gives them
+    (their columns in the same order)."""
     symbols = np.stack([getattr(codes, name)[:, column].astype(np.int64) for name, column in COLUMNS], axis=1)
-    coded = np.array([attribute != "position" and streams[stream] != "fixed"
-                      for (attribute, _), stream in zip(COLUMNS, names)])
+    coded = np.array([attribute != "position" and model != "fixed"
+                      for (attribute, _), (_, model, _) in zip(COLUMNS, streams)])
     counts = np.zeros((len(COLUMNS), 2 ** 16), np.int64)
     for column in range(len(COLUMNS)):
         counts[column] = np.bincount(symbols[:, column], minlength=2 ** 16)
     return symbols, coded, counts
 
 
-def _removal_constants(codes):
+def _removal_constants(codes, streams):
     """Bits a removed Gaussian saves besides its entropy-coded symbols: its fixed-length streams' and the mean
-    bits of a position in the file."""
-    streams = bitstream.estimated_streams(codes)
+    bits of a position in the file (``streams`` as for :func:`_stream_state`)."""
     bits = codes.quantizers.bits
     fixed = sum(bits[attribute] for (attribute, _), (_, model, _) in zip(COLUMNS, streams)
                 if attribute != "position" and model == "fixed")
