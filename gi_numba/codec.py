@@ -25,7 +25,7 @@ from . import bitstream
 from .defaults import fixed_bits_per_gaussian
 from .errors import GIError
 from .fit import FitSettings, as_target, fit_target, representation_phase
-from .interrupt import catching_sigint
+from .interrupt import catching_sigint, requested
 from .limits import check_number
 from .metrics import ms_ssim, psnr
 from .model import GaussianImage
@@ -75,11 +75,13 @@ def compress(image, n_gaussians, iterations=None, qat_iterations=None, seed=0, *
     With ``return_report`` the result is ``(bytes, EncodeReport)``. An image
     file larger than ``max_pixels`` (:mod:`gi_numba.limits`) is refused.
     ``progress`` sees a :class:`~gi_numba.training.Progress` every
-    ``progress_every`` iterations of each phase (``phase`` "warm-up", then "QAT").
+    ``progress_every`` iterations of each phase (``phase`` "warm-up", then "QAT"),
+    and after each sweep of rate-distortion optimised quantisation ("RDO").
 
     Ctrl-C ends the current phase early; an encode interrupted in the warm-up
-    skips quantisation-aware training, and either way the bytes of the best
-    state reached are returned with ``report.interrupted`` set.
+    skips quantisation-aware training, one interrupted before RDO skips it, and
+    either way the bytes of the best state reached are returned with
+    ``report.interrupted`` set.
     """
     start = time.perf_counter()
     target, channels = as_target(image, max_pixels)
@@ -168,7 +170,8 @@ def encode_warm(warm, target, settings, qat_iterations, bits=None, progress=None
         if interrupted:
             break
     if settings.training_recipe.rdo_sweeps and not interrupted:
-        best_codes = optimise_codes(best_codes, target, lmbda, settings.training_recipe.rdo_sweeps)
+        best_codes = optimise_codes(best_codes, target, lmbda, settings.training_recipe.rdo_sweeps, progress)
+        interrupted = requested()
     return best_codes, interrupted, lmbda
 
 

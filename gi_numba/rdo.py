@@ -32,13 +32,17 @@ The sweep is serial, so the result is the same on any number of threads.
 """
 
 import math
+import time
 
 import numba
 import numpy as np
 
 from . import bitstream
+from .interrupt import interruptible_range
+from .metrics import psnr
 from .quantize import ATTRIBUTES, QuantizedGaussians, dequantize
 from .raster.maths import SIGMA_CUTOFF, TILE, project_one
+from .training import Progress
 
 #: A move is taken only if it lowers ``D + lambda R`` (in squared error summed over the image) by more than this.
 MIN_GAIN = 1e-9
@@ -50,7 +54,7 @@ COLUMNS = tuple((a.name, column) for a in ATTRIBUTES for column in range(len(a.s
 MOVES = 2 * len(COLUMNS)
 
 
-def optimise_codes(codes, target, lmbda, sweeps):
+def optimise_codes(codes, target, lmbda, sweeps, progress=None):
     """``codes`` with the moves of :mod:`this module <gi_numba.rdo>` that lower ``D + lambda R`` applied.
 
     ``target`` is the ``(H, W, 3)`` float32 image in ``[0, 1]``, ``lmbda`` the rate
@@ -58,16 +62,23 @@ def optimise_codes(codes, target, lmbda, sweeps):
     over the Gaussians. Returns new :class:`QuantizedGaussians` (Gaussians
     removed by a sweep are dropped); ``codes`` is not changed. The
     Gaussians are visited in the file's order (:func:`gi_numba.bitstream.sort_by_position`), so a file's
-    own codes give the same result as the encoder's.
+    own codes give the same result as the encoder's. ``progress`` sees a
+    :class:`~gi_numba.training.Progress` (phase ``"RDO"``) after each sweep; Ctrl-C
+    (:mod:`gi_numba.interrupt`) ends the sweeps after the current one.
     """
     codes = bitstream.sort_by_position(codes)
     height, width = target.shape[:2]
     image = np.ascontiguousarray(target, np.float32)
     total = rendered_sum(dequantize(codes).astype(np.float64), height, width)
-    for _ in range(sweeps):
+    start = time.perf_counter()
+    for sweep in interruptible_range(sweeps):
         if codes.n_gaussians == 0:
             break
         moved, codes = _sweep(codes, image, total, lmbda)
+        if progress is not None:
+            quality = psnr(np.clip(total, 0.0, 1.0), image)
+            progress(Progress(sweep, sweeps, quality, quality, codes.n_gaussians, time.perf_counter() - start,
+                              phase="RDO"))
         if not moved:
             break
     return codes

@@ -6,6 +6,7 @@ import pytest
 from conftest import random_model
 from gi_numba import bitstream
 from gi_numba.codec import compress, decompress, model_of_codes
+from gi_numba.interrupt import request
 from gi_numba.model import GaussianImage
 from gi_numba.quantize import dequantize
 from gi_numba.rdo import _move_bits, _patch, _patch_change, _removal_bits, optimise_codes, rendered_sum
@@ -99,3 +100,21 @@ def test_the_default_encoder_writes_the_optimised_codes_of_its_plain_file(small_
     optimised = optimise_codes(bitstream.read(plain).codes, small_crop, report.lmbda, FAST.rdo_sweeps)
     assert compress(small_crop, 150, **options) == bitstream.write(optimised, 64, 96, 3)[0] != plain
     assert FAST.rdo_sweeps == 8 and PAPER.rdo_sweeps == 0
+
+
+def test_rdo_shows_its_sweeps_and_ctrl_c_ends_them_with_a_valid_file(small_crop):
+    """Each sweep reports progress; a stop request during the first ends RDO there, the file kept and marked."""
+    seen = []
+
+    def stop_in_rdo(p):
+        seen.append((p.phase, p.iteration, p.iterations))
+        if p.phase == "RDO":
+            request()
+
+    options = dict(iterations=600, qat_iterations=100, bits=dict(position=12, variance=6))
+    data, report = compress(small_crop, 150, progress=stop_in_rdo, return_report=True, **options)
+    assert [s for s in seen if s[0] == "RDO"] == [("RDO", 1, 8)] and report.interrupted
+    plain, plain_report = compress(small_crop, 150, recipe=FAST.with_changes(rdo_sweeps=0), return_report=True,
+                                   **options)
+    one_sweep = optimise_codes(bitstream.read(plain).codes, small_crop, plain_report.lmbda, 1)
+    assert data == bitstream.write(one_sweep, 64, 96, 3)[0]
