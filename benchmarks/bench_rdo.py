@@ -3,14 +3,15 @@
 Each (image, N) is encoded once with the default recipe without RDOQ
 (``rdo_sweeps=0``; the file and its ``lambda`` cached under ``--cache``), and
 :func:`gi_numba.rdo.optimise_codes` then runs on that file's codes with each
-``--sweeps`` count (0: the file as it is). Since RDOQ is the encoder's last
+``--sweeps`` count (0: the file as it is), at ``--lambda-scale`` times the
+``lambda`` the encode's QAT trained with (default 1, as the encoder). Since RDOQ is the encoder's last
 step, every row is the file the encoder with that many sweeps writes. Rows
 (real bytes, decoded PSNR, Gaussians kept, seconds of RDOQ) go to a CSV that resumes; the
-table is each sweep count's BD-rate (PSNR) against 0 sweeps, per image and
+table is each (sweeps, scale)'s BD-rate (PSNR) against 0 sweeps, per image and
 mean, with its mean seconds.
 
     python benchmarks/bench_rdo.py --images 1,5,9,13,17,23 -n 500,1000,2000,5000 --sweeps 0,1,2,4,8 \\
-        --cache rdo-cache/ --csv rdo.csv
+        --cache rdo-cache/ --csv rdo.csv [--lambda-scale 1.5]
 """
 
 import argparse
@@ -30,7 +31,7 @@ from gi_numba.rdo import optimise_codes
 from gi_numba.recipes import recipe_named
 
 KODAK = Path(__file__).resolve().parents[2] / "shared" / "data" / "kodak"
-FIELDS = ("image", "n", "sweeps", "bytes", "bpp", "psnr", "kept", "seconds")
+FIELDS = ("image", "n", "sweeps", "scale", "bytes", "bpp", "psnr", "kept", "seconds")
 
 
 def plain_encode(path, target, n, iterations, cache):
@@ -44,36 +45,41 @@ def plain_encode(path, target, n, iterations, cache):
     return stem.with_suffix(".gi").read_bytes(), json.loads(stem.with_suffix(".json").read_text())["lmbda"]
 
 
-def measure(path, target, n, sweeps, iterations, cache):
-    """One CSV row: the file after ``sweeps`` sweeps of RDOQ on the cached plain encode."""
+def measure(path, target, n, sweeps, scale, iterations, cache):
+    """One CSV row: the file after ``sweeps`` sweeps of RDOQ at ``scale`` times the encode's ``lambda`` on the
+    cached plain encode."""
     data, lmbda = plain_encode(path, target, n, iterations, cache)
     height, width = target.shape[:2]
     start = time.perf_counter()
-    codes = optimise_codes(bitstream.read(data).codes, target, lmbda, sweeps)
+    codes = optimise_codes(bitstream.read(data).codes, target, scale * lmbda, sweeps)
     seconds = time.perf_counter() - start
     written, _ = bitstream.write(codes, height, width, 3)
     decoded = model_of_codes(bitstream.read(written).codes, height, width).render()
-    return dict(image=path.stem, n=n, sweeps=sweeps, bytes=len(written), bpp=8 * len(written) / (height * width),
+    return dict(image=path.stem, n=n, sweeps=sweeps, scale=scale, bytes=len(written), bpp=8 * len(written) / (height * width),
                 psnr=psnr(decoded, target), kept=codes.n_gaussians, seconds=seconds)
 
 
-def report(rows, sweep_counts):
-    """The Markdown table: each sweep count's BD-rate against 0 sweeps, per image and mean, the share of the
-    Gaussians it removed and its mean seconds."""
+def report(rows):
+    """The Markdown table: each (sweeps, lambda scale)'s BD-rate against 0 sweeps, per image and mean, the share of
+    the Gaussians it removed and its mean seconds."""
     images = sorted({row["image"] for row in rows})
-    curves = {(image, s): sorted((float(r["bpp"]), float(r["psnr"])) for r in rows
-                                 if r["image"] == image and int(r["sweeps"]) == s)
-              for image in images for s in sweep_counts}
-    lines = ["| sweeps | " + " | ".join(images) + " | mean | Gaussians removed | seconds (mean) |",
-             "|---" * (len(images) + 4) + "|"]
-    plain = {(r["image"], int(r["n"])): int(r["kept"]) for r in rows if int(r["sweeps"]) == 0}
-    for s in sweep_counts:
-        rates = [bd_rate(*zip(*curves[image, 0]), *zip(*curves[image, s])) for image in images]
-        chosen = [r for r in rows if int(r["sweeps"]) == s]
+    settings = sorted({(int(r["sweeps"]), float(r["scale"])) for r in rows if int(r["sweeps"])})
+
+    def curve(image, chosen):
+        return sorted((float(r["bpp"]), float(r["psnr"])) for r in chosen if r["image"] == image)
+
+    anchor = [r for r in rows if int(r["sweeps"]) == 0]
+    plain = {(r["image"], int(r["n"])): int(r["kept"]) for r in anchor}
+    lines = ["| sweeps | lambda x | " + " | ".join(images) + " | mean | Gaussians removed | seconds (mean) |",
+             "|---" * (len(images) + 5) + "|"]
+    for sweeps, scale in settings:
+        chosen = [r for r in rows if (int(r["sweeps"]), float(r["scale"])) == (sweeps, scale)]
+        rates = [bd_rate(*zip(*curve(image, anchor)), *zip(*curve(image, chosen))) for image in images]
         removed = [1 - int(r["kept"]) / plain[r["image"], int(r["n"])] for r in chosen]
         seconds = np.mean([float(r["seconds"]) for r in chosen])
-        lines.append(f"| {s} | " + " | ".join(f"{rate:+.1f}%" for rate in rates) + f" | {np.mean(rates):+.1f}% | "
-                     f"{100 * min(removed):.1f}-{100 * max(removed):.1f}% | {seconds:.1f} |")
+        lines.append(f"| {sweeps} | {scale:g} | " + " | ".join(f"{rate:+.1f}%" for rate in rates)
+                     + f" | {np.mean(rates):+.1f}% | {100 * min(removed):.1f}-{100 * max(removed):.1f}% | "
+                     f"{seconds:.1f} |")
     return "\n".join(lines)
 
 
@@ -82,6 +88,7 @@ def main():
     parser.add_argument("--images", default="1,5,9,13,17,23", help="Kodak image numbers")
     parser.add_argument("-n", default="500,1000,2000,5000", help="Gaussian budgets")
     parser.add_argument("--sweeps", default="0,1,2,4,8", help="sweep counts (0 is the anchor)")
+    parser.add_argument("--lambda-scale", type=float, default=1.0, help="RDOQ's lambda over the encode's")
     parser.add_argument("--iterations", type=int, default=None, help="the encodes' iterations [the recipe's]")
     parser.add_argument("--cache", default="rdo-cache", help="folder of the plain encodes")
     parser.add_argument("--csv", default="rdo.csv", help="rows (resumed if the file exists)")
@@ -90,7 +97,7 @@ def main():
     Path(args.cache).mkdir(parents=True, exist_ok=True)
     path = Path(args.csv)
     rows = list(csv.DictReader(path.open())) if path.exists() else []
-    done = {(r["image"], int(r["n"]), int(r["sweeps"])) for r in rows}
+    done = {(r["image"], int(r["n"]), int(r["sweeps"]), float(r["scale"])) for r in rows}
     with path.open("a", newline="") as out:
         writer = csv.DictWriter(out, FIELDS)
         if not rows:
@@ -100,15 +107,16 @@ def main():
             target = load_image(image)[0]
             for n in (int(x) for x in args.n.split(",")):
                 for s in sweep_counts:
-                    if (image.stem, n, s) in done:
+                    scale = args.lambda_scale if s else 1.0
+                    if (image.stem, n, s, scale) in done:
                         continue
-                    row = measure(image, target, n, s, args.iterations, args.cache)
+                    row = measure(image, target, n, s, scale, args.iterations, args.cache)
                     writer.writerow(row)
                     out.flush()
                     rows.append(row)
                     print(f"{image.stem} N {n:5d} sweeps {s}: {row['bytes']} bytes, {row['psnr']:.3f} dB, "
                           f"{row['seconds']:.1f} s", flush=True)
-    print(report(rows, sweep_counts))
+    print(report(rows))
 
 
 if __name__ == "__main__":
