@@ -175,8 +175,10 @@ def test_compress_labels_its_phases(small_crop):
     lines = stream.getvalue().splitlines()
     warm = [l for l in lines if l.startswith("warm-up ")]
     fine, coarse = ([l for l in lines if l.startswith(f"QAT ({depths} bits) ")] for depths in ("12/6/6/6", "11/5/6/6"))
+    rdo = [l for l in lines if l.startswith("RDO ")]
     assert len(warm) == 8 and len(fine) == len(coarse) == 2  # one pass: QAT is the last 200 of 1 000, per depth choice
-    assert lines == warm + fine + coarse and warm[-1].startswith("warm-up 800/800")
+    assert lines == warm + fine + coarse + rdo and warm[-1].startswith("warm-up 800/800")
+    assert rdo[0].startswith("RDO 1/8")  # then a line per sweep, up to eight
     assert fine[-1].startswith("QAT (12/6/6/6 bits) 200/200") and coarse[-1].startswith("QAT (11/5/6/6 bits) 200/200")
     stream = io.StringIO()
     compress(small_crop, 40, iterations=1000, qat_iterations=200, bits={"position": 12}, progress=ProgressBar(stream))

@@ -149,13 +149,15 @@ def test_an_encode_is_one_schedule_with_the_default_recipe_and_two_with_the_pape
 
 
 def test_a_default_encode_spends_its_iterations_in_one_pass(small_crop):
-    """The warm-up and QAT phases of a 300-iteration encode run 270 and 30 iterations (QAT once per depth choice)."""
+    """The warm-up and QAT phases of a 300-iteration encode run 270 and 30 iterations (QAT once per depth choice),
+    RDO after them."""
     seen = {}
 
     def record(p):
         seen[p.phase] = (p.iteration, p.iterations)
 
     compress(small_crop, 40, iterations=300, progress=record, progress_every=10)
+    assert seen.pop("RDO")[1] == 8  # then RDO's sweeps, up to eight
     assert seen == {"warm-up": (270, 270), "QAT (12/6/6/6 bits)": (30, 30), "QAT (11/5/6/6 bits)": (30, 30)}
     seen.clear()
     compress(small_crop, 40, iterations=300, recipe="paper", progress=record, progress_every=10)
