@@ -302,7 +302,9 @@ def _count_for_bytes(report, asked, goal):
 
 
 def pilot_options(options):
-    """:func:`compress` options of a rate pilot: a tenth of the iterations (at least 200), QAT in proportion."""
+    """:func:`compress` options of a rate pilot: a tenth of the iterations (at least 200), QAT in proportion,
+    no RDO (:mod:`gi_numba.rdo`; on a tenth of the fit it removes more Gaussians than on the whole fit, and
+    the pilot would underestimate the bytes per Gaussian: docs/recipes.md)."""
     settings = FitSettings(1, iterations=options.get("iterations"), recipe=options.get("recipe"), sigmoid_colours=True)
     iterations = min(max(settings.iterations // 10, 200), settings.iterations)
     qat = options.get("qat_iterations")
@@ -310,7 +312,8 @@ def pilot_options(options):
         qat = min(qat, max(qat // 10, 1))
         if settings.training_recipe.qat_share is not None:  # one pass: QAT within the pilot's iterations
             qat = min(qat, iterations - 1)
-    return dict(options, iterations=iterations, qat_iterations=qat, progress=None)
+    recipe = settings.training_recipe.with_changes(rdo_sweeps=0)
+    return dict(options, iterations=iterations, qat_iterations=qat, recipe=recipe, progress=None)
 
 
 def _possible_count(n, bpp, pixels):
