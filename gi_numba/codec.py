@@ -303,8 +303,8 @@ def _count_for_bytes(report, asked, goal):
 
 def pilot_options(options):
     """:func:`compress` options of a rate pilot: a tenth of the iterations (at least 200), QAT in proportion,
-    no RDO (:mod:`gi_numba.rdo`; on a tenth of the fit it removes more Gaussians than on the whole fit, and
-    the pilot would underestimate the bytes per Gaussian: docs/recipes.md)."""
+    no RDO (:mod:`gi_numba.rdo`: a pilot with it underestimated the full encode's bytes per Gaussian,
+    docs/recipes.md)."""
     settings = FitSettings(1, iterations=options.get("iterations"), recipe=options.get("recipe"), sigmoid_colours=True)
     iterations = min(max(settings.iterations // 10, 200), settings.iterations)
     qat = options.get("qat_iterations")
