@@ -52,6 +52,8 @@ CODE_NAMES = ("position", "variance", "covariance", "colour")
 COLUMNS = tuple((a.name, column) for a in ATTRIBUTES for column in range(len(a.streams)))
 #: Moves per Gaussian: each column one code down, then one code up.
 MOVES = 2 * len(COLUMNS)
+#: Whether each move leaves the Gaussian's mean and covariance (so its alphas) as they are: the colour moves.
+KEEPS_SHAPE = np.array([COLUMNS[move // 2][0] == "colour" for move in range(MOVES)])
 
 
 def optimise_codes(codes, target, lmbda, sweeps, progress=None):
@@ -102,8 +104,8 @@ def _sweep(codes, image, total, lmbda):
     streams = bitstream.estimated_streams(codes)
     symbols, coded, counts = _stream_state(codes, streams)
     fixed_bits, position_bits = _removal_constants(codes, streams)
-    choice = _greedy_sweep(current, candidates, valid, symbols, coded, counts, fixed_bits + position_bits,
-                           image, total, 3.0 * lmbda)
+    choice = _greedy_sweep(current, candidates, valid, KEEPS_SHAPE, symbols, coded, counts,
+                           fixed_bits + position_bits, image, total, 3.0 * lmbda)
     if not np.any(choice >= 0):
         return False, codes
     columns = _code_columns(codes)
@@ -124,16 +126,17 @@ def _candidate_parameters(codes):
     n = codes.n_gaussians
     candidates = np.zeros((n, MOVES, 8))
     valid = np.zeros((n, MOVES), np.bool_)
+    columns = _code_columns(codes)
     for move in range(MOVES):
         name, column = COLUMNS[move // 2]
-        step = 1 if move % 2 else -1
         levels = 2 ** codes.quantizers.bits[name]
-        columns = _code_columns(codes)
-        moved = columns[name][:, column] + step
+        kept = columns[name][:, column].copy()
+        moved = kept + (1 if move % 2 else -1)
         valid[:, move] = (moved >= 0) & (moved < levels)
         columns[name][:, column] = np.clip(moved, 0, levels - 1)
         shifted = QuantizedGaussians(codes.quantizers, *(columns[key].astype(np.uint16) for key in CODE_NAMES))
         candidates[:, move] = dequantize(shifted)
+        columns[name][:, column] = kept
     return candidates, valid
 
 
@@ -238,7 +241,13 @@ def _alpha_in(patch, px, py):
 @numba.njit(cache=True)
 def _add_gaussian(p, sign, total):
     """Add ``sign`` times the Gaussian ``p``'s ``colour x alpha`` to the running sum ``total``."""
-    x0, x1, y0, y1, alphas = _patch(p, total.shape[0], total.shape[1])
+    _add_patch(p, _patch(p, total.shape[0], total.shape[1]), sign, total)
+
+
+@numba.njit(cache=True)
+def _add_patch(p, patch, sign, total):
+    """:func:`_add_gaussian` with the Gaussian's :func:`_patch` already computed."""
+    x0, x1, y0, y1, alphas = patch
     for py in range(y0, y1):
         for px in range(x0, x1):
             alpha = alphas[py - y0, px - x0]
@@ -274,10 +283,12 @@ def _patch_change(old, old_patch, new, new_patch, image, total):
 
 
 @numba.njit(cache=True)
-def _greedy_sweep(current, candidates, valid, symbols, coded, counts, removal_constant, image, total, bit_weight):
+def _greedy_sweep(current, candidates, valid, keeps_shape, symbols, coded, counts, removal_constant, image, total,
+                  bit_weight):
     """Visit each Gaussian once, take its best move if it lowers ``D + lambda R``; returns the moves taken
-    (``-1`` none, ``0 .. MOVES - 1`` a column up or down, ``MOVES`` removal). ``bit_weight`` is ``3 lambda``:
-    the squared error summed over the image that one bit is worth. ``total`` and ``counts`` are updated."""
+    (``-1`` none, ``0 .. MOVES - 1`` a column up or down, ``MOVES`` removal). ``keeps_shape`` is
+    :data:`KEEPS_SHAPE`; ``bit_weight`` is ``3 lambda``: the squared error summed over the image that one bit is
+    worth. ``total`` and ``counts`` are updated."""
     n, moves = candidates.shape[0], candidates.shape[1]
     choice = np.full(n, -1, np.int64)
     remaining = n
@@ -286,6 +297,7 @@ def _greedy_sweep(current, candidates, valid, symbols, coded, counts, removal_co
     for g in range(n):
         best_gain, best_move = MIN_GAIN, -1
         patch = _patch(current[g], height, width)
+        best_patch = patch
         for move in range(moves):
             if not valid[g, move]:
                 continue
@@ -293,12 +305,11 @@ def _greedy_sweep(current, candidates, valid, symbols, coded, counts, removal_co
             bits = 0.0
             if coded[column]:
                 bits = _move_bits(counts[column], symbols[g, column], symbols[g, column] + (1 if move % 2 else -1))
-            same_shape = np.all(candidates[g, move, :5] == current[g, :5])
-            moved_patch = patch if same_shape else _patch(candidates[g, move], height, width)
+            moved_patch = patch if keeps_shape[move] else _patch(candidates[g, move], height, width)
             gain = -(_patch_change(current[g], patch, candidates[g, move], moved_patch, image, total)
                      + bit_weight * bits)
             if gain > best_gain:
-                best_gain, best_move = gain, move
+                best_gain, best_move, best_patch = gain, move, moved_patch
         if remaining > 1:
             bits = -removal_constant
             for column in range(symbols.shape[1]):
@@ -310,7 +321,7 @@ def _greedy_sweep(current, candidates, valid, symbols, coded, counts, removal_co
         if best_move < 0:
             continue
         choice[g] = best_move
-        _add_gaussian(current[g], -1.0, total)
+        _add_patch(current[g], patch, -1.0, total)
         if best_move == moves:
             remaining -= 1
             for column in range(symbols.shape[1]):
@@ -322,5 +333,5 @@ def _greedy_sweep(current, candidates, valid, symbols, coded, counts, removal_co
         counts[column, moved] += 1
         symbols[g, column] = moved
         current[g] = candidates[g, best_move]
-        _add_gaussian(current[g], 1.0, total)
+        _add_patch(current[g], best_patch, 1.0, total)
     return choice
