@@ -226,7 +226,7 @@ def _info_compressed(data, max_pixels, as_json):
              "bits       " + ", ".join(f"{k} {v}" for k, v in result["bits"].items())]
     lines += [f"  {group:11}{nbytes:8d} bytes  {100.0 * nbytes / len(data):5.1f}%"
               for group, nbytes in breakdown.items()]
-    lines += [f"    {s.name:6} {s.model:9} {s.nbytes:7d} bytes" for s in parsed.streams]
+    lines += [f"    {s.name:6} {s.model:13} {s.nbytes:7d} bytes" for s in parsed.streams]
     emit(as_json, result, lines)
 
 

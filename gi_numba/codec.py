@@ -66,9 +66,9 @@ def compress(image, n_gaussians, iterations=None, qat_iterations=None, seed=0, *
     (default a tenth) of the ``iterations``. ``qat_iterations=0`` skips QAT
     (plain post-training quantisation). ``lr`` defaults to the recipe's.
     The recipe also says which ``.gi`` version is written (paper: 1, default:
-    2, docs/format.md); ``bits`` overrides that version's default depths
+    3, docs/format.md); ``bits`` overrides that version's default depths
     (v1 ``{"position": 12, "variance": 10, "covariance": 10, "colour": 6}``,
-    v2 ``{"position": 12, "variance": 6, "covariance": 6, "colour": 6}``).
+    v2 and v3 ``{"position": 12, "variance": 6, "covariance": 6, "colour": 6}``).
     ``lmbda`` weighs the rate in quantisation-aware training's loss
     ``D + lmbda R`` (MSE per bpp, :mod:`gi_numba.rate`; 0: distortion only);
     by default the recipe's (:func:`rate_weight`: the paper has none).
@@ -147,8 +147,8 @@ def encode_warm(warm, target, settings, qat_iterations, bits=None, progress=None
     Without ``bits``, QAT runs once at each of the recipe's depth choices
     (:func:`depth_candidates`) and the codes of the lowest ``D + lambda R``
     are kept (:func:`rate_distortion_cost`; docs/recipes.md), and then moved
-    to codes of lower ``D + lambda R`` by the recipe's ``rdo_sweeps``
-    (:func:`gi_numba.rdo.optimise_codes`).
+    to codes of lower ``D + lambda' R`` by the recipe's ``rdo_sweeps`` at its
+    ``lambda' = rdo_lambda_scale x lambda`` (:func:`gi_numba.rdo.optimise_codes`).
     """
     version = settings.training_recipe.file_version
     if warm.stats["interrupted"] or qat_iterations == 0:
@@ -169,8 +169,9 @@ def encode_warm(warm, target, settings, qat_iterations, bits=None, progress=None
             best_cost, best_codes = cost, codes
         if interrupted:
             break
-    if settings.training_recipe.rdo_sweeps and not interrupted:
-        best_codes = optimise_codes(best_codes, target, lmbda, settings.training_recipe.rdo_sweeps, progress)
+    recipe = settings.training_recipe
+    if recipe.rdo_sweeps and not interrupted:
+        best_codes = optimise_codes(best_codes, target, recipe.rdo_lambda_scale * lmbda, recipe.rdo_sweeps, progress)
         interrupted = requested()
     return best_codes, interrupted, lmbda
 

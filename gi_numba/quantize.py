@@ -9,7 +9,7 @@ Per attribute, in a version-1 file (the paper's coding):
 - covariance ``b'``: LSQ+, 10 bits;
 - colours after the sigmoid: LSQ+, 6 bits per channel.
 
-A version-2 file (our departure, docs/format.md) codes the same attributes
+A version-2 or -3 file (our departure, docs/format.md) codes the same attributes
 in coordinates whose precision follows what they draw: the covariance term
 as the correlation's ``t = atanh(b' / sqrt(a'c'))`` (LSQ+, 6 bits; drawn as
 ``b^ = tanh(t^) sqrt(a^ c^)``, so a small Gaussian's ``b'`` is as finely
@@ -108,8 +108,8 @@ ATTRIBUTES_V2 = (Attribute("position", "lsq", BITS_V2["position"], ("dy", "x")),
                  Attribute("variance", "log", BITS_V2["variance"], ("a", "c")),
                  Attribute("covariance", "lsq", BITS_V2["covariance"], ("corr",)),
                  Attribute("colour", "lsq", BITS_V2["colour"], ("Y", "Co", "Cg")))
-#: The attribute table of each ``.gi`` format version.
-CODINGS = {1: ATTRIBUTES, 2: ATTRIBUTES_V2}
+#: The attribute table of each ``.gi`` format version (version 3 codes as version 2, in a smaller container).
+CODINGS = {1: ATTRIBUTES, 2: ATTRIBUTES_V2, 3: ATTRIBUTES_V2}
 #: Default bit depths (ALGORITHM.md §6): 2*12 + 3*10 + 3*6 = 72 bits per Gaussian.
 DEFAULT_BITS = {a.name: a.default_bits for a in ATTRIBUTES}
 
@@ -171,7 +171,7 @@ def _attribute_values(params, lam, version):
     means, cov, colours = render_attributes(params, lam)
     values = dict(position=means, variance=cov[:, TRIPLE_VARIANCES], covariance=cov[:, TRIPLE_COV_XY],
                   colour=colours)
-    if version == 2:
+    if version >= 2:
         values["correlation"] = _correlation(cov)
         values["covariance"] = np.arctanh(np.clip(values["correlation"], -MAX_CORRELATION, MAX_CORRELATION))[:, None]
         values["colour"] = colours @ RGB_TO_YCOCG.T
@@ -202,7 +202,7 @@ class Quantised:
     ``quantizers`` carry the variances' log range of these Gaussians;
     ``codes`` and ``values`` (de-quantised) are by attribute name; ``scaled``
     holds ``(v - offset) / step`` of the LSQ+ attributes for their STE
-    gradients, and ``inputs`` the values before quantisation (in version 2
+    gradients, and ``inputs`` the values before quantisation (in versions 2, 3
     also the unclipped ``"correlation"``). ``streams`` is what a rate term
     measured of the codes (:meth:`gi_numba.rate.RateTerm.measure`), if one did.
     """
@@ -256,7 +256,7 @@ class QuantizedGaussians:
 
 def quantize(params, lam, quantizers):
     """Codes of every Gaussian (:func:`quantise` with float32 quantiser parameters, as a file stores them),
-    dropping those whose de-quantised covariance is not positive definite (in version 2 all are)."""
+    dropping those whose de-quantised covariance is not positive definite (in versions 2, 3 all are)."""
     result = quantise(params, lam, quantizers.copy())
     codes = result.gaussians()
     keep = positive_definite(dequantize(codes)[:, COV].astype(np.float64))
@@ -277,14 +277,14 @@ def dequantize(codes):
 def drawn_parameters(values, version, dtype=np.float32):
     """The ``(N, 8)`` parameters (float32 unless ``dtype``) that de-quantised attribute ``values`` (by name) draw.
 
-    Version 1 draws them as they are; version 2 turns the correlation back
+    Version 1 draws them as they are; versions 2, 3 turn the correlation back
     into ``b^ = tanh(t^) sqrt(a^ c^)`` and YCoCg back into RGB.
     """
     n = values["position"].shape[0]
     out = np.empty((n, N_PARAMS), dtype)
     out[:, MEAN] = values["position"]
     out[:, VARIANCES] = values["variance"]
-    if version == 2:
+    if version >= 2:
         a, c = values["variance"][:, 0], values["variance"][:, 1]
         out[:, COV_XY] = (np.tanh(values["covariance"][:, 0]) * np.sqrt(a * c))[:, None]
         out[:, COLOUR] = values["colour"] @ YCOCG_TO_RGB.T
@@ -373,7 +373,7 @@ def _coded_value_gradients(grad, values, version):
     """
     g = dict(position=grad[:, MEAN], variance=grad[:, VARIANCES], covariance=grad[:, COV_XY],
              colour=grad[:, COLOUR])
-    if version == 2:
+    if version >= 2:
         a_hat, c_hat = values["variance"][:, 0], values["variance"][:, 1]
         r_hat = np.tanh(values["covariance"][:, 0])
         g_b = g["covariance"][:, 0]
@@ -388,7 +388,7 @@ def _parameter_gradients(through, inputs, version):
     """``(N, 8)`` gradients of the trained parameters from those of the coded values before quantisation.
 
     ``through`` holds them by attribute (the variances' already through
-    their log quantiser). Colours are trained as logits. In version 2 the
+    their log quantiser). Colours are trained as logits. In versions 2, 3 the
     correlation ``r = b / sqrt(a c)`` (coded as ``t = atanh(r)``) reaches
     ``b`` as ``g_r / sqrt(ac)`` and ``a``, ``c`` as ``-g_r r / (2a)``,
     ``-g_r r / (2c)`` (zero where ``r`` is clipped), and YCoCg reaches RGB
@@ -397,7 +397,7 @@ def _parameter_gradients(through, inputs, version):
     out = np.zeros((through["position"].shape[0], N_PARAMS))
     out[:, MEAN] = through["position"]
     out[:, VARIANCES] = through["variance"]
-    if version == 2:
+    if version >= 2:
         r = inputs["correlation"]
         g_r = np.where(np.abs(r) < MAX_CORRELATION, through["covariance"][:, 0] / (1.0 - r ** 2), 0.0)
         a, c = np.abs(inputs["variance"][:, 0]) + LOG_EPS, np.abs(inputs["variance"][:, 1]) + LOG_EPS

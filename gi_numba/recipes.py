@@ -61,7 +61,8 @@ class Recipe:
     with the lowest ``D + lambda R`` (:func:`gi_numba.codec.encode_warm`).
     ``rdo_sweeps`` is the most passes of rate-distortion optimised
     quantisation over the kept file's codes (:mod:`gi_numba.rdo`; 0: codes
-    rounded to nearest, as §6.3).
+    rounded to nearest, as §6.3), at ``rdo_lambda_scale`` times the
+    ``lambda`` of quantisation-aware training.
     """
 
     name: str
@@ -83,6 +84,7 @@ class Recipe:
     rate_slope: float | None = None
     depth_choices: tuple = ()
     rdo_sweeps: int = 0
+    rdo_lambda_scale: float = 1.0
 
     def __post_init__(self):
         if self.schedule not in ("step", "cosine"):
@@ -154,13 +156,14 @@ PAPER = Recipe("paper")
 #: encode's warm-up), and stopping early if the last stretch gains under 0.01 dB per 1 000 iterations; in
 #: an encode's warm-up, grown Gaussians start at the colour the render lacks instead of grey, and an
 #: encode is one schedule of the same 20 000 iterations whose last 2 000 are quantisation-aware training,
-#: learning the coding of a version-2 file with the file's rate in the loss at the rate-distortion
+#: learning the coding of a version-3 file with the file's rate in the loss at the rate-distortion
 #: curve's slope, once at the default depths and once with 11-bit positions and 5-bit variances, keeping
-#: the file of lower D + lambda R, whose codes up to eight sweeps of rate-distortion optimised
-#: quantisation then move or remove.
+#: the file of lower D + lambda R, whose codes up to sixteen sweeps of rate-distortion optimised
+#: quantisation at 1.5 times that lambda then move or remove.
 FAST = Recipe("fast", iterations=20_000, lr=0.1, lr_scale=(1.5, 1.5, 0.5), refill_until=0.95, plateau=0.05,
               min_gain=0.01, encode_grow_colour="residual", qat_share=0.1, reference_area=768 * 512 / 5000,
-              file_version=2, rate_slope=1.0, depth_choices=((("position", 11), ("variance", 5)),), rdo_sweeps=8)
+              file_version=3, rate_slope=1.0, depth_choices=((("position", 11), ("variance", 5)),), rdo_sweeps=16,
+              rdo_lambda_scale=1.5)
 
 RECIPES = {recipe.name: recipe for recipe in (PAPER, FAST)}
 DEFAULT_RECIPE = "fast"

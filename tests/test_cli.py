@@ -138,16 +138,16 @@ def test_compress_decode_info(runner, tmp_path, crop_png):
     assert compared["psnr"] == pytest.approx(out["psnr"], abs=0.05)  # the PNG rounds to 8 bits
     info = _json(runner.invoke(app, ["info", str(gi), "--json"]))
     assert info["bytes"] == out["bytes"] and sum(info["breakdown"].values()) == out["bytes"]
-    assert info["version"] == 2 and [s["name"] for s in info["streams"]][4:] == ["corr", "Y", "Co", "Cg"]
+    assert info["version"] == 3 and [s["name"] for s in info["streams"]][4:] == ["corr", "Y", "Co", "Cg"]
     people = runner.invoke(app, ["info", str(gi)])
-    assert "positions" in people.stdout and "colour" in people.stdout and ".gi version 2" in people.stdout
+    assert "positions" in people.stdout and "colour" in people.stdout and ".gi version 3" in people.stdout
 
 
 def test_the_recipe_chooses_the_file_version_and_bit_options_override_its_depths(runner, tmp_path, crop_png):
-    """The paper recipe writes version 1 (12/10/10/6 bits), the default version 2 (12/6/6/6); a bit option
+    """The paper recipe writes version 1 (12/10/10/6 bits), the default version 3 (12/6/6/6); a bit option
     changes only its own attribute."""
     expected = {"paper": (1, dict(position=12, variance=8, covariance=10, colour=6)),
-                "fast": (2, dict(position=12, variance=8, covariance=6, colour=6))}
+                "fast": (3, dict(position=12, variance=8, covariance=6, colour=6))}
     for recipe, (version, bits) in expected.items():
         gi = tmp_path / f"{recipe}.gi"
         result = runner.invoke(app, ["compress", str(crop_png), "-n", "30", "--iterations", "200", "--recipe",

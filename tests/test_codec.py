@@ -1,5 +1,6 @@
 """The codec: quantiser gradients, bit-exact bitstream round trips, corrupt files, end to end."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import imageio.v3
@@ -15,7 +16,8 @@ from gi_numba import bitstream
 from gi_numba.bitstream import CorruptFile
 from gi_numba.codec import compress, compress_to_rate, decoded_model, decompress
 from gi_numba.errors import GIError
-from gi_numba.quantize import (CODINGS, LOG_EPS, MAX_CORRELATION, YCOCG_TO_RGB, QuantizedMap, _attribute_values,
+from gi_numba.quantize import (CODINGS, LOG_EPS, MAX_CORRELATION, YCOCG_TO_RGB, QuantizedGaussians, QuantizedMap,
+                               _attribute_values,
                                dequantize, drawn_parameters, initial_quantizers, log_forward, log_init,
                                lsq_backward, lsq_forward, quantize, stream_names)
 from gi_numba.raster.pipeline import CpuRasterizer
@@ -119,7 +121,7 @@ def test_log_quantiser_covers_the_range():
     assert np.all(np.abs(np.log(approx) - np.log(values)) <= step / 2 + 1e-6)
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 3])
 def test_bitstream_round_trip_is_bit_exact(version):
     params, lam = random_model()
     codes = quantize(params, lam, initial_quantizers(params, lam, version=version))
@@ -134,16 +136,68 @@ def test_bitstream_round_trip_is_bit_exact(version):
     assert sum(s.nbytes for s in streams) + parsed.header_bytes == len(data)
 
 
-def test_every_entropy_model_round_trips():
+def _decoded_record(version, model, params, payload, count, nbits):
+    """The symbols of a stream record of ``version`` framed as the writer frames it and read back."""
+    record = bitstream._stream_record(version, 0, model, params, payload)
+    model_read, fields, payload_read, end = bitstream._read_record(record, 0, 0, version, nbits)
+    assert (model_read, payload_read, end) == (model, payload, len(record))
+    return bitstream._decode_stream(model, fields, payload, count, nbits)
+
+
+@pytest.mark.parametrize("version", [2, 3])
+def test_every_entropy_model_round_trips(version):
     rng = np.random.default_rng(4)
+    categorical = (("histogram", bitstream._histogram_encode) if version < 3
+                   else ("log-histogram", bitstream._log_histogram_encode))
     for symbols, nbits in [(rng.integers(0, 4096, 500), 12), (np.clip(rng.laplace(30, 3, 500), 0, 63), 6),
                            (rng.choice([0, 5, 9], 500), 4), (np.full(10, 7), 3)]:
         symbols = symbols.astype(np.int64)
         for model, (params, payload) in [("fixed", (b"", bitstream._pack_bits(symbols, nbits))),
-                                         ("laplace", bitstream._laplace_encode(symbols)),
-                                         ("histogram", bitstream._histogram_encode(symbols))]:
-            decoded = bitstream._decode_stream(model, params, payload, symbols.size, nbits)
+                                         ("laplace", bitstream._laplace_encode(symbols, version)),
+                                         (categorical[0], categorical[1](symbols))]:
+            decoded = _decoded_record(version, model, params, payload, symbols.size, nbits)
             assert np.array_equal(decoded, symbols), model
+
+
+def test_log_histogram_weights_are_the_counts_rounded_in_the_log_domain():
+    """A level's weight is ``256 x 2^((level - 1) / levels per octave)`` to within the table's rounding, the
+    level of a count is its rounded ``log2`` at that precision, and a symbol that never occurs gets weight 0."""
+    counts = np.array([0, 1, 2, 3, 5, 100, 4096, 2 ** 26])
+    for per_octave in bitstream.LEVELS_PER_OCTAVE:
+        levels = bitstream.log_histogram_levels(counts, per_octave)
+        weights = bitstream.log_histogram_weights(levels, per_octave)
+        assert weights[0] == 0 and levels[0] == 0
+        exact = 256 * 2.0 ** ((levels[1:] - 1) / per_octave)
+        assert np.allclose(weights[1:], exact, rtol=0.002)
+        assert np.all(np.abs(np.log2(weights[1:] / 256) - np.log2(counts[1:])) <= 0.5 / per_octave + 0.003)
+
+
+def test_a_log_histogram_codes_the_symbols_almost_as_well_as_their_exact_histogram():
+    """At its cheapest precision the log-histogram's symbols cost at most 2% more than under the exact
+    histogram, and its parameters and symbols together less than the exact histogram's."""
+    rng = np.random.default_rng(8)
+    for symbols in (np.clip(np.rint(rng.laplace(30, 4, 1000)), 0, 63), rng.integers(0, 50, 3000),
+                    np.clip(np.rint(rng.normal(20, 6, 300)), 0, 63)):
+        counts = np.bincount(symbols.astype(np.int64))
+        per_octave = bitstream._cheapest_precision(counts)
+        exact = bitstream._information_bits(counts)
+        assert bitstream._log_histogram_information_bits(counts, per_octave) <= 1.02 * exact
+        costs = bitstream.estimated_bits(symbols.astype(np.int64), 6, version=3)
+        assert costs["log-histogram"] < bitstream.estimated_bits(symbols.astype(np.int64), 6, version=2)["histogram"]
+
+
+def test_version_3_stores_the_same_codes_as_version_2_in_fewer_bytes():
+    params, lam = random_model(9, n=600)
+    codes = quantize(params, lam, initial_quantizers(params, lam, version=2))
+    as_v3 = QuantizedGaussians(replace(codes.quantizers, version=3), codes.position, codes.variance,
+                               codes.covariance, codes.colour)
+    v2, _ = bitstream.write(codes, 64, 96, 3)
+    v3, infos = bitstream.write(as_v3, 64, 96, 3)
+    assert v3[4] == 3 and len(v3) < len(v2)
+    assert {info.model for info in infos} <= {"fixed", "laplace", "log-histogram"}
+    for name in ("position", "variance", "covariance", "colour"):
+        assert np.array_equal(getattr(bitstream.read(v3).codes, name), getattr(bitstream.read(v2).codes, name))
+    assert np.array_equal(decompress(v3), decompress(v2))
 
 
 def test_a_stream_shorter_than_its_histograms_entropy_decodes():
@@ -155,7 +209,7 @@ def test_a_stream_shorter_than_its_histograms_entropy_decodes():
     params, payload = bitstream._histogram_encode(symbols)
     counts = np.bincount(symbols)
     assert 8 * len(payload) < bitstream._information_bits(counts) - 200
-    assert np.array_equal(bitstream._decode_stream("histogram", params, payload, symbols.size, 6), symbols)
+    assert np.array_equal(_decoded_record(2, "histogram", params, payload, symbols.size, 6), symbols)
 
 
 def test_histogram_counts_read_back_and_malformed_ones_are_refused():
@@ -177,7 +231,7 @@ def test_fixed_length_codes_unpack_at_every_depth(nbits):
         symbols = rng.integers(0, 2 ** nbits, count).astype(np.int64)
         symbols[:1] = 2 ** nbits - 1  # the largest code, all ones
         payload = bitstream._pack_bits(symbols, nbits)
-        assert np.array_equal(bitstream._decode_stream("fixed", b"", payload, count, nbits), symbols)
+        assert np.array_equal(bitstream._decode_stream("fixed", (), payload, count, nbits), symbols)
 
 
 def test_version_2_takes_the_laplace_model_only_where_it_is_five_percent_smaller(monkeypatch):
@@ -231,7 +285,7 @@ def test_version_2_codes_the_covariance_term_as_a_correlation_and_colour_in_ycoc
     assert np.all(rgb_error <= np.abs(YCOCG_TO_RGB) @ ycocg_steps / 2 + 1e-6)  # half a step of each of Y, Co, Cg
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 3])
 def test_decoded_image_equals_the_training_side_quantised_render(version):
     params, lam = random_model(5)
     mapping = QuantizedMap(initial_quantizers(params, lam, version=version))

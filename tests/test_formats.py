@@ -46,7 +46,7 @@ def test_pillow_opens_a_gi_file_by_its_magic(tmp_path, gi_path, gi_bytes):
     for path in (gi_path, renamed):
         with Image.open(path) as im:
             assert (im.format, im.size, im.mode) == ("GI", (96, 64), "RGB")
-            assert im.info["gaussians"] == decoded_model(gi_bytes).n_gaussians and im.info["version"] == 2
+            assert im.info["gaussians"] == decoded_model(gi_bytes).n_gaussians and im.info["version"] == 3
             assert im.info["bpp"] == pytest.approx(8 * len(gi_bytes) / (96 * 64))
             assert np.array_equal(np.asarray(im), _decoded_uint8(gi_bytes))
 
@@ -178,7 +178,7 @@ def test_compress_labels_its_phases(small_crop):
     rdo = [l for l in lines if l.startswith("RDO ")]
     assert len(warm) == 8 and len(fine) == len(coarse) == 2  # one pass: QAT is the last 200 of 1 000, per depth choice
     assert lines == warm + fine + coarse + rdo and warm[-1].startswith("warm-up 800/800")
-    assert rdo[0].startswith("RDO 1/8")  # then a line per sweep, up to eight
+    assert rdo[0].startswith("RDO 1/16")  # then a line per sweep, up to sixteen
     assert fine[-1].startswith("QAT (12/6/6/6 bits) 200/200") and coarse[-1].startswith("QAT (11/5/6/6 bits) 200/200")
     stream = io.StringIO()
     compress(small_crop, 40, iterations=1000, qat_iterations=200, bits={"position": 12}, progress=ProgressBar(stream))

@@ -86,13 +86,13 @@ def with_crc(body):
     return bytes(body) + zlib.crc32(bytes(body)).to_bytes(4, "little")
 
 
-def crafted(height, width, count, streams, bits=(12, 10, 10, 6)):
-    """A ``.gi`` file with the given header and stream records ``(model, params, payload)``, CRC recomputed."""
-    body = bitstream._HEADER.pack(bitstream.MAGIC, bitstream.VERSION, height, width, 3, count, *bits)
+def crafted(height, width, count, streams, bits=(12, 10, 10, 6), version=2):
+    """A ``.gi`` file of ``version`` with the given header and stream records ``(model, params, payload)``,
+    CRC recomputed."""
+    body = bitstream._HEADER.pack(bitstream.MAGIC, version, height, width, 3, count, *bits)
     body += bitstream._QUANTIZERS.pack(*[1.0] * 16) + struct.pack("<B", len(streams))
     for index, (model, params, payload) in enumerate(streams):
-        body += bitstream._STREAM.pack(index, bitstream.MODELS.index(model), len(params)) + params
-        body += bitstream._PAYLOAD.pack(len(payload)) + payload
+        body += bitstream._stream_record(version, index, model, params, payload)
     return with_crc(body)
 
 
@@ -207,12 +207,51 @@ def test_streams_must_be_used_up_exactly():
     assert bitstream.read(with_crc(body))  # the valid file itself parses
 
 
+def _log_histogram(low, high, per_octave, width, levels):
+    """Version-3 log-histogram parameters as written, with any values (``levels`` packed at ``width`` bits)."""
+    packed = bitstream._pack_bits(np.asarray(levels, np.int64), max(width, 1))
+    return bitstream._varints(np.array([low, high])) + bytes([per_octave, width]) + packed
+
+
+@pytest.mark.parametrize("params,message", [
+    (_log_histogram(0, 3, 3, 2, [1, 1, 1, 1]), "entropy model"),                  # not a precision
+    (_log_histogram(0, 3, 1, 0, [0, 0, 0, 0]), "entropy model"),                  # zero-bit levels
+    (bitstream._varints(np.array([0, 3])) + bytes([1, 9]) + bytes(5), "entropy model"),   # 9-bit levels
+    (_log_histogram(0, 3, 1, 2, [0, 0, 0, 0]), "entropy model"),                  # no symbol has a weight
+    (_log_histogram(0, 1, 1, 8, [255, 1]), "entropy model"),                      # weight 2^254
+    (_log_histogram(0, 5000, 1, 1, [1] * 5001), "outside the code alphabet"),     # beyond 12-bit codes
+    (bitstream._varints(np.array([0, 2 ** 34])), "outside the code alphabet"),    # 2^34 levels declared
+    (b"\x80\x80\x80\x80\x80\x01", "varint longer"),                              # a six-byte varint
+], ids=["precision", "zero-width", "wide", "no-weight", "huge-weight", "support", "huge-support", "varint"])
+def test_bad_log_histograms_are_damage(params, message):
+    with pytest.raises(bitstream.CorruptFile, match=message):
+        bitstream.read(crafted(64, 96, 10, [("log-histogram", params, b"\x01\x00\x00\x00")] * 8, version=3))
+
+
+def test_a_version_3_file_cut_anywhere_is_damage():
+    """Every prefix of a valid version-3 file, its CRC recomputed, is refused with a :class:`CorruptFile`."""
+    body = valid_file(n=40, version=3)[:-4]
+    for cut in range(len(body)):
+        with pytest.raises(bitstream.CorruptFile):
+            bitstream.read(with_crc(body[:cut]))
+
+
+def test_version_3_refuses_version_2_models_and_version_2_refuses_its_own():
+    exact = ("histogram", struct.pack("<ii", 0, 1) + bitstream._varints(np.array([10, 0])), b"")
+    with pytest.raises(bitstream.CorruptFile, match="bad stream table"):
+        bitstream.read(crafted(64, 96, 10, [exact] * 8, version=3))
+    coarse = ("log-histogram", _log_histogram(0, 1, 1, 1, [1, 0]), b"")
+    with pytest.raises(bitstream.CorruptFile, match="bad stream table"):
+        bitstream.read(crafted(64, 96, 10, [coarse] * 8, version=2))
+    assert bitstream.read(crafted(64, 96, 10, [coarse] * 8, version=3)).codes.n_gaussians == 10
+
+
 def test_fixed_streams_must_have_their_exact_size():
     with pytest.raises(bitstream.CorruptFile, match="wrong size"):
         bitstream.read(crafted(64, 96, 10, [("fixed", b"", bytes(64))] * 8))
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 3])
 def test_flipped_size_bits_with_a_fixed_crc_are_clear_errors(version):
     """2 000 width/height bit flips behind a recomputed CRC gave 12 MemoryError tracebacks."""
     original = valid_file(version=version)
@@ -234,9 +273,9 @@ FUZZ_PEAK_BYTES = 2_000_000
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_random_headers_and_streams_behind_a_valid_crc_never_crash_or_allocate(data):
-    """Random header fields, stream bytes and lengths, CRC recomputed, in files of both versions: only
+    """Random header fields, stream bytes and lengths, CRC recomputed, in files of every version: only
     GIError, and a bounded peak."""
-    version = data.draw(st.sampled_from([1, 2]))
+    version = data.draw(st.sampled_from([1, 2, 3]))
     body = bytearray(valid_file(n=data.draw(st.sampled_from([1, 40, 300])), version=version)[:-4])
     u32 = st.integers(0, 2 ** 32 - 1)
     for offset, value in data.draw(st.lists(st.sampled_from([(5, u32), (9, u32), (14, u32)]), max_size=3)):

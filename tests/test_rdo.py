@@ -94,12 +94,14 @@ def test_optimised_codes_make_a_file_of_lower_rate_distortion_cost(small_crop):
 
 
 def test_the_default_encoder_writes_the_optimised_codes_of_its_plain_file(small_crop):
-    """An encode is its file without RDOQ, then the recipe's sweeps at the lambda its QAT trained with."""
+    """An encode is its file without RDOQ, then the recipe's sweeps at its scale of the lambda its QAT trained
+    with."""
     options = dict(iterations=600, qat_iterations=100)
     plain, report = compress(small_crop, 150, recipe=FAST.with_changes(rdo_sweeps=0), return_report=True, **options)
-    optimised = optimise_codes(bitstream.read(plain).codes, small_crop, report.lmbda, FAST.rdo_sweeps)
+    optimised = optimise_codes(bitstream.read(plain).codes, small_crop, FAST.rdo_lambda_scale * report.lmbda,
+                               FAST.rdo_sweeps)
     assert compress(small_crop, 150, **options) == bitstream.write(optimised, 64, 96, 3)[0] != plain
-    assert FAST.rdo_sweeps == 8 and PAPER.rdo_sweeps == 0
+    assert (FAST.rdo_sweeps, FAST.rdo_lambda_scale, PAPER.rdo_sweeps) == (16, 1.5, 0)
 
 
 def test_rdo_shows_its_sweeps_and_ctrl_c_ends_them_with_a_valid_file(small_crop):
@@ -113,8 +115,8 @@ def test_rdo_shows_its_sweeps_and_ctrl_c_ends_them_with_a_valid_file(small_crop)
 
     options = dict(iterations=600, qat_iterations=100, bits=dict(position=12, variance=6))
     data, report = compress(small_crop, 150, progress=stop_in_rdo, return_report=True, **options)
-    assert [s for s in seen if s[0] == "RDO"] == [("RDO", 1, 8)] and report.interrupted
+    assert [s for s in seen if s[0] == "RDO"] == [("RDO", 1, FAST.rdo_sweeps)] and report.interrupted
     plain, plain_report = compress(small_crop, 150, recipe=FAST.with_changes(rdo_sweeps=0), return_report=True,
                                    **options)
-    one_sweep = optimise_codes(bitstream.read(plain).codes, small_crop, plain_report.lmbda, 1)
+    one_sweep = optimise_codes(bitstream.read(plain).codes, small_crop, FAST.rdo_lambda_scale * plain_report.lmbda, 1)
     assert data == bitstream.write(one_sweep, 64, 96, 3)[0]

@@ -158,7 +158,7 @@ def test_a_default_encode_spends_its_iterations_in_one_pass(small_crop):
         seen[p.phase] = (p.iteration, p.iterations)
 
     compress(small_crop, 40, iterations=300, progress=record, progress_every=10)
-    assert seen.pop("RDO")[1] == 8  # then RDO's sweeps, up to eight
+    assert seen.pop("RDO")[1] == 16  # then RDO's sweeps, up to sixteen
     assert seen == {"warm-up": (270, 270), "QAT (12/6/6/6 bits)": (30, 30), "QAT (11/5/6/6 bits)": (30, 30)}
     seen.clear()
     compress(small_crop, 40, iterations=300, recipe="paper", progress=record, progress_every=10)
