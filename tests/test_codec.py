@@ -362,6 +362,20 @@ def test_decoding_is_deterministic_across_runs_and_threads(encoded):
     assert all(np.array_equal(images[0], image) for image in images[1:])
 
 
+def test_a_default_encode_is_the_same_file_on_one_and_two_threads(small_crop):
+    """The default encoder (version 3, QAT with its rate term, depth choice, RDOQ) writes the same bytes
+    whatever the thread count: training's gradient sums and RDOQ are thread-independent."""
+    before = numba.get_num_threads()
+    try:
+        files = []
+        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+            numba.set_num_threads(threads)
+            files.append(compress(small_crop, 60, iterations=300, qat_iterations=60))
+    finally:
+        numba.set_num_threads(before)
+    assert files[0] == files[1] and files[0][4] == 3
+
+
 def test_decode_at_another_scale(encoded):
     assert decompress(encoded[0], scale=2).shape == (128, 192, 3)
 
