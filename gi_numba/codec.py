@@ -257,27 +257,41 @@ def model_of_codes(codes, height, width, channels=3):
 
 #: ``--bpp`` lands within this relative distance of the target.
 RATE_TOLERANCE = 0.10
+#: Bits per Gaussian of a file of a recipe with RDOQ (the default's: 30-34 on Kodak at 0.1-0.5 bpp), where its
+#: ``--bpp`` pilot starts; a recipe without starts at the fixed-length cost.
+TYPICAL_BITS_PER_GAUSSIAN = 32
+#: RDOQ sweeps of a ``--bpp`` pilot (of a recipe with RDOQ).
+PILOT_RDO_SWEEPS = 2
+#: A full encode's stream bytes per Gaussian over its pilot's, for a pilot with RDOQ: the median on the 24
+#: Kodak images at 0.25 bpp was 1.05 (0.96-1.22; RDOQ removes more of a short fit's Gaussians), docs/recipes.md.
+PILOT_BYTES_RATIO = 1.05
 
 
 def compress_to_rate(image, bpp, *, max_tries=2, **options):
     """Encode at about ``bpp`` bits per pixel; returns ``(bytes, EncodeReport)``.
 
     A file is a header of a fixed size plus streams whose bytes per Gaussian
-    barely depend on ``N``, so a *pilot* encode measures both: ``N`` from the
-    fixed-length cost (72 bits per Gaussian), fitted for a tenth of the
-    iterations (:func:`pilot_options`). ``N`` for the target then follows
-    (:func:`_count_for_bytes`), and one full encode; a second (``max_tries``)
-    only if the real file missed by more than 10%, with ``N`` from the first
-    full encode's own measure. ``report.encodes`` counts the full encodes.
+    barely depend on ``N``, so a *pilot* encode measures both: ``N`` from a
+    typical cost (:data:`TYPICAL_BITS_PER_GAUSSIAN` for a recipe with RDOQ,
+    else the fixed-length cost, 72 bits per Gaussian in version 1), fitted
+    for a tenth of the iterations (:func:`pilot_options`). ``N`` for the
+    target then follows (:func:`_count_for_bytes`, with
+    :data:`PILOT_BYTES_RATIO` after a pilot with RDOQ), and one full encode;
+    a second (``max_tries``) only if the real file missed by more than 10%,
+    with ``N`` from the first full encode's own measure. ``report.encodes``
+    counts the full encodes.
     """
     target, _ = as_target(image, options.get("max_pixels"))
     pixels = target.shape[0] * target.shape[1]
     bpp = check_number(bpp, "the target rate (bpp)", 0, above=True)
     goal = bpp * pixels / 8.0
-    n = _possible_count(round(8.0 * goal / fixed_bits_per_gaussian()), bpp, pixels)
+    with_rdo = _recipe_of(options).rdo_sweeps > 0
+    bits = TYPICAL_BITS_PER_GAUSSIAN if with_rdo else fixed_bits_per_gaussian()
+    n = _possible_count(round(8.0 * goal / bits), bpp, pixels)
     _, pilot = compress(image, n, return_report=True, **pilot_options(options))
     if not pilot.interrupted:
-        n = _possible_count(_count_for_bytes(pilot, n, goal), bpp, pixels)
+        ratio = PILOT_BYTES_RATIO if with_rdo else 1.0
+        n = _possible_count(_count_for_bytes(pilot, n, goal, ratio), bpp, pixels)
     best = None
     for tries in range(1, max_tries + 1):
         data, report = compress(image, n, return_report=True, **options)
@@ -291,21 +305,26 @@ def compress_to_rate(image, bpp, *, max_tries=2, **options):
     return best
 
 
-def _count_for_bytes(report, asked, goal):
-    """The count to ask for so that the file takes ``goal`` bytes, from ``report`` of an encode asked for ``asked``.
+def _count_for_bytes(report, asked, goal, ratio=1.0):
+    """The count to ask for so that the file takes ``goal`` bytes, from ``report`` of an encode asked for ``asked``
+    whose streams' bytes per Gaussian are ``1 / ratio`` of the encode to come.
 
     The header takes a fixed size; the streams grow with the Gaussians asked
     for (pruning may keep fewer of them in the file, in about the same proportion).
     """
-    streams = sum(stream.nbytes for stream in report.streams)
-    header = report.nbytes - streams
+    streams = ratio * sum(stream.nbytes for stream in report.streams)
+    header = report.nbytes - sum(stream.nbytes for stream in report.streams)
     return round((goal - header) * asked / max(streams, 1))
+
+
+def _recipe_of(options):
+    """The training recipe that :func:`compress` ``options`` name (the default if none)."""
+    return FitSettings(1, recipe=options.get("recipe"), sigmoid_colours=True).training_recipe
 
 
 def pilot_options(options):
     """:func:`compress` options of a rate pilot: a tenth of the iterations (at least 200), QAT in proportion,
-    no RDO (:mod:`gi_numba.rdo`: a pilot with it underestimated the full encode's bytes per Gaussian,
-    docs/recipes.md)."""
+    at most :data:`PILOT_RDO_SWEEPS` of RDO (:mod:`gi_numba.rdo`; docs/recipes.md)."""
     settings = FitSettings(1, iterations=options.get("iterations"), recipe=options.get("recipe"), sigmoid_colours=True)
     iterations = min(max(settings.iterations // 10, 200), settings.iterations)
     qat = options.get("qat_iterations")
@@ -313,7 +332,8 @@ def pilot_options(options):
         qat = min(qat, max(qat // 10, 1))
         if settings.training_recipe.qat_share is not None:  # one pass: QAT within the pilot's iterations
             qat = min(qat, iterations - 1)
-    recipe = settings.training_recipe.with_changes(rdo_sweeps=0)
+    recipe = settings.training_recipe.with_changes(rdo_sweeps=min(settings.training_recipe.rdo_sweeps,
+                                                                  PILOT_RDO_SWEEPS))
     return dict(options, iterations=iterations, qat_iterations=qat, recipe=recipe, progress=None)
 
 

@@ -134,8 +134,9 @@ def test_the_default_recipe_fits_and_encodes_for_20000_iterations():
     assert FitSettings(5000).iterations == 20_000 == FAST.iterations
     warm, qat = encode_settings(5000)
     assert (warm.iterations, qat) == (18_000, 2_000)
-    assert pilot_options({})["iterations"] == 2_000  # a --bpp pilot: a tenth of an encode, without RDO
-    assert pilot_options({})["recipe"].rdo_sweeps == 0 and FAST.rdo_sweeps > 0
+    assert pilot_options({})["iterations"] == 2_000  # a --bpp pilot: a tenth of an encode, two RDO sweeps
+    assert pilot_options({})["recipe"].rdo_sweeps == 2 and FAST.rdo_sweeps == 16
+    assert pilot_options({"recipe": "paper"})["recipe"].rdo_sweeps == 0
     assert FitSettings(5000, recipe="paper").iterations == FitSettings(5000, recipe="paper",
                                                                        sigmoid_colours=True).iterations == 50_000
     assert encode_settings(5000, iterations=3000)[0].iterations == 2_700  # asked for, as asked
