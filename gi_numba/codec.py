@@ -312,9 +312,9 @@ def _count_for_bytes(report, asked, goal, ratio=1.0):
     The header takes a fixed size; the streams grow with the Gaussians asked
     for (pruning may keep fewer of them in the file, in about the same proportion).
     """
-    streams = ratio * sum(stream.nbytes for stream in report.streams)
-    header = report.nbytes - sum(stream.nbytes for stream in report.streams)
-    return round((goal - header) * asked / max(streams, 1))
+    streams = sum(stream.nbytes for stream in report.streams)
+    header = report.nbytes - streams
+    return round((goal - header) * asked / max(ratio * streams, 1))
 
 
 def _recipe_of(options):
