@@ -515,10 +515,11 @@ def _read_fields(body, pos, model, nbits):
     if per_octave not in LEVELS_PER_OCTAVE or not 1 <= width <= 8:
         raise CorruptFile("file is damaged (bad entropy model)")
     symbols = high - low + 1
-    packed = body[pos + 2:pos + 2 + -(-symbols * width // 8)]
-    if len(packed) != -(-symbols * width // 8):
+    size = -(-symbols * width // 8)
+    packed = body[pos + 2:pos + 2 + size]
+    if len(packed) != size:
         raise CorruptFile("file is truncated")
-    return (low, high, per_octave, _unpack_bits(packed, symbols, width)), pos + 2 + len(packed)
+    return (low, high, per_octave, _unpack_bits(packed, symbols, width)), pos + 2 + size
 
 
 def _read_varint(body, pos):
