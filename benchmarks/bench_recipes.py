@@ -2,7 +2,7 @@
 
 Each variant is a recipe (:mod:`gi_numba.recipes`) with some fields changed,
 written ``label:recipe,field=value,...``; fields are those of
-:class:`~gi_numba.recipes.Recipe` (``lr_scale`` as ``a/b/c``, ``plateau`` as
+:class:`~gi_numba.recipes.Recipe` (``lr_scale`` and ``encode_lr_scale`` as ``a/b/c``, ``plateau`` as
 ``none`` or a fraction). Every variant fits every image with the same seed
 and ``N``; variants alternate image by image, so a slow spell of the
 machine touches them alike. Prints one row per variant (mean PSNR, mean
@@ -44,7 +44,7 @@ def parse_value(key, value):
     """A recipe field's value from its text."""
     if value == "none":
         return None
-    if key == "lr_scale":
+    if key in ("lr_scale", "encode_lr_scale"):
         return tuple(float(v) for v in value.split("/"))
     if key in ("schedule", "grow_colour", "encode_grow_colour"):
         return value

@@ -176,8 +176,8 @@ def representation_phase(settings, height, width, name="fit"):
     plateau = None if recipe.plateau is None else max(int(recipe.plateau * iterations), 1)
     stop = StopRule(seconds=settings.seconds, psnr=settings.target_psnr, plateau=plateau, min_gain=recipe.min_gain,
                     after=last_growth)
-    area = height * width / settings.n_gaussians
-    return Phase(name, iterations, recipe.learning_rates(settings.lr, area), schedule, strategy,
+    rates = recipe.learning_rates(settings.lr, height * width / settings.n_gaussians, settings.sigmoid_colours)
+    return Phase(name, iterations, rates, schedule, strategy,
                  _mapping(settings, model, height, width), stop)
 
 

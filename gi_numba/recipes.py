@@ -31,7 +31,9 @@ class Recipe:
     positions move in pixels, so their rate is multiplied by
     ``sqrt(area / reference_area)``, and covariances in pixels², by
     ``area / reference_area``, where ``area = H W / N`` (neither factor
-    above 1). ``schedule`` is ``"step"`` (halve every ``0.4 * iterations``,
+    above 1). ``encode_lr_scale`` is ``lr_scale`` in the codec's warm-up
+    (colours trained as logits; ``None``: the same as a fit's).
+    ``schedule`` is ``"step"`` (halve every ``0.4 * iterations``,
     §4) or ``"cosine"`` (a half cosine down to ``final_lr * lr``).
     ``growth_fraction`` packs densification's ten growth steps into that
     fraction of the iterations (1: every ``iterations / 10``, §5).
@@ -69,6 +71,7 @@ class Recipe:
     iterations: int = ITERATIONS
     lr: float = LR
     lr_scale: tuple | None = None
+    encode_lr_scale: tuple | None = None
     schedule: str = "step"
     final_lr: float = 0.05
     growth_fraction: float = 1.0
@@ -101,14 +104,16 @@ class Recipe:
         """This recipe with some fields changed (benchmarks' ablations)."""
         return replace(self, **changes)
 
-    def learning_rates(self, lr, area=None):
+    def learning_rates(self, lr, area=None, sigmoid_colours=False):
         """The phase's learning rate from base rate ``lr``: a number, or one per parameter column.
 
-        ``area`` is the fit's pixels per Gaussian (used with ``reference_area``).
+        ``area`` is the fit's pixels per Gaussian (used with ``reference_area``);
+        ``sigmoid_colours`` picks the codec warm-up's scales (``encode_lr_scale``).
         """
-        if self.lr_scale is None:
+        scales = self.encode_lr_scale if sigmoid_colours and self.encode_lr_scale is not None else self.lr_scale
+        if scales is None:
             return lr
-        position, covariance, colour = self.lr_scale
+        position, covariance, colour = scales
         if self.reference_area is not None and area is not None:
             ratio = min(area / self.reference_area, 1.0)
             position, covariance = position * math.sqrt(ratio), covariance * ratio
@@ -150,20 +155,21 @@ PAPER = Recipe("paper")
 
 #: The project's default (docs/recipes.md has the measurements behind each field): the paper's
 #: schedule shape over 20 000 iterations, with learning rates 0.15 for positions and covariances and
-#: 0.05 for colours at Kodak's 79 pixels per Gaussian (5 000 on 768x512; denser fits move their
-#: Gaussians less: position rates with the square root of the pixels per Gaussian, covariances with
-#: it), growing back what pruning takes between growth steps until 95% of the iterations (not in an
-#: encode's warm-up), and stopping early if the last stretch gains under 0.01 dB per 1 000 iterations; in
-#: an encode's warm-up, grown Gaussians start at the colour the render lacks instead of grey, and an
-#: encode is one schedule of the same 20 000 iterations whose last 2 000 are quantisation-aware training,
-#: learning the coding of a version-3 file with the file's rate in the loss at the rate-distortion
-#: curve's slope, once at the default depths and once with 11-bit positions and 5-bit variances, keeping
-#: the file of lower D + lambda R, whose codes up to sixteen sweeps of rate-distortion optimised
-#: quantisation at 1.5 times that lambda then move or remove.
-FAST = Recipe("fast", iterations=20_000, lr=0.1, lr_scale=(1.5, 1.5, 0.5), refill_until=0.95, plateau=0.05,
-              min_gain=0.01, encode_grow_colour="residual", qat_share=0.1, reference_area=768 * 512 / 5000,
-              file_version=3, rate_slope=1.0, depth_choices=((("position", 11), ("variance", 5)),), rdo_sweeps=16,
-              rdo_lambda_scale=1.5)
+#: 0.025 for colours (0.05 for the logits of an encode's warm-up) at Kodak's 79 pixels per Gaussian
+#: (5 000 on 768x512; denser fits move their Gaussians less: position rates with the square root of
+#: the pixels per Gaussian, covariances with it), growing back what pruning takes between growth
+#: steps until 95% of the iterations (not in an encode's warm-up), and stopping early if the last
+#: stretch gains under 0.01 dB per 1 000 iterations; in an encode's warm-up, grown Gaussians start at
+#: the colour the render lacks instead of grey, and an encode is one schedule of the same 20 000
+#: iterations whose last 2 000 are quantisation-aware training, learning the coding of a version-3
+#: file with the file's rate in the loss at the rate-distortion curve's slope, once at the default
+#: depths and once with 11-bit positions and 5-bit variances, keeping the file of lower D + lambda R,
+#: whose codes up to sixteen sweeps of rate-distortion optimised quantisation at 1.5 times that
+#: lambda then move or remove.
+FAST = Recipe("fast", iterations=20_000, lr=0.1, lr_scale=(1.5, 1.5, 0.25), encode_lr_scale=(1.5, 1.5, 0.5),
+              refill_until=0.95, plateau=0.05, min_gain=0.01, encode_grow_colour="residual", qat_share=0.1,
+              reference_area=768 * 512 / 5000, file_version=3, rate_slope=1.0,
+              depth_choices=((("position", 11), ("variance", 5)),), rdo_sweeps=16, rdo_lambda_scale=1.5)
 
 RECIPES = {recipe.name: recipe for recipe in (PAPER, FAST)}
 DEFAULT_RECIPE = "fast"

@@ -46,6 +46,9 @@ def test_the_fast_recipe_has_one_rate_per_attribute():
     assert phase.strategy.refill_until == 19_000  # pruned Gaussians grown back until 95% of the iterations
     warm_up = representation_phase(FitSettings(5000, sigmoid_colours=True), 512, 768)
     assert warm_up.strategy.refill_until is None  # not in an encode's warm-up (it cost 3% BD-rate)
+    logit = FAST.lr * FAST.encode_lr_scale[2]  # colours as logits in the warm-up move at their own rate
+    assert np.array_equal(warm_up.lr_at(1), [position] * 2 + [covariance] * 3 + [logit] * 3)
+    assert colour < logit
 
 
 def test_the_fast_rates_follow_the_pixels_per_gaussian():
