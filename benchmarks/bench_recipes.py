@@ -2,8 +2,8 @@
 
 Each variant is a recipe (:mod:`gi_numba.recipes`) with some fields changed,
 written ``label:recipe,field=value,...``; fields are those of
-:class:`~gi_numba.recipes.Recipe` (``lr_scale`` and ``encode_lr_scale`` as ``a/b/c``, ``plateau`` as
-``none`` or a fraction). Every variant fits every image with the same seed
+:class:`~gi_numba.recipes.Recipe` (``lr_scale`` and ``encode_lr_scale`` as
+``a/b/c``, ``plateau`` as ``none`` or a fraction). Every variant fits every image with the same seed
 and ``N``; variants alternate image by image, so a slow spell of the
 machine touches them alike. Prints one row per variant (mean PSNR, mean
 seconds, mean iterations run, mean Gaussians kept, per-image PSNR) as a
