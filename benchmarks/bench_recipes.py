@@ -46,7 +46,7 @@ def parse_value(key, value):
         return None
     if key in ("lr_scale", "encode_lr_scale"):
         return tuple(float(v) for v in value.split("/"))
-    if key in ("schedule", "grow_colour", "encode_grow_colour"):
+    if key in ("schedule", "grow_colour", "encode_grow_colour", "init", "encode_init"):
         return value
     if key == "iterations":
         return int(value)
@@ -55,7 +55,7 @@ def parse_value(key, value):
 
 def run(variant, target, n, seed, seconds):
     """Fit ``target`` with the variant; returns ``(psnr, seconds, iterations run, Gaussians kept)``."""
-    settings = FitSettings(n, seed=seed, recipe=variant[1], seconds=seconds)
+    settings = FitSettings(n, seed=seed, recipe=variant[1], seconds=seconds, pixels=target.shape[0] * target.shape[1])
     start = time.perf_counter()
     model = fit_target(target, 3, settings, progress_every=10 ** 9)
     elapsed = time.perf_counter() - start

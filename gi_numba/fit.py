@@ -52,6 +52,8 @@ class FitSettings:
     the recipe's schedule by the paper's halving every that many iterations.
     ``seconds`` and ``target_psnr`` stop the fit early once that much time has
     passed or the training PSNR reaches it (:class:`~gi_numba.training.StopRule`).
+    ``pixels`` (the image's, when known) lets a recipe lengthen a dense fit
+    asked for no iterations (:meth:`~gi_numba.recipes.Recipe.fit_iterations`).
     """
 
     n_gaussians: int
@@ -67,6 +69,7 @@ class FitSettings:
     recipe: object = None
     seconds: float | None = None
     target_psnr: float | None = None
+    pixels: int | None = None
 
     def __post_init__(self):
         """Fill in the recipe's and the model's defaults; :class:`GIError` for an option out of range."""
@@ -77,9 +80,10 @@ class FitSettings:
         if recipe != PAPER and model is not DIRECT:
             raise GIError(f"the {recipe.name} recipe is tuned for gi++; fit {model.name} with the paper recipe")
         self.recipe, self._recipe = recipe.name, recipe
-        if self.iterations is None:
-            self.iterations = recipe.iterations
         self.n_gaussians = check_number(self.n_gaussians, "the number of Gaussians", 1, integer=True)
+        if self.iterations is None:
+            area = None if self.pixels is None else self.pixels / self.n_gaussians
+            self.iterations = recipe.fit_iterations(area, self.sigmoid_colours)
         self.iterations = check_number(self.iterations, "iterations", 1, integer=True)
         self.seed = check_number(self.seed, "the seed", 0, 2 ** 63 - 1, integer=True)
         default_lr = recipe.lr if model is DIRECT else model.lr
@@ -133,7 +137,7 @@ def fit(image, n_gaussians, iterations=None, seed=0, *, recipe=None, seconds=Non
     settings = FitSettings(n_gaussians=n_gaussians, iterations=iterations, seed=seed, lr=lr,
                            lr_decay_every=lr_decay_every, densify=densify, caf=caf, backend=backend,
                            sigmoid_colours=sigmoid_colours, model=model, recipe=recipe, seconds=seconds,
-                           target_psnr=psnr)
+                           target_psnr=psnr, pixels=target.shape[0] * target.shape[1])
     return fit_target(target, channels, settings, progress, progress_every, snapshots)
 
 
@@ -165,6 +169,7 @@ def representation_phase(settings, height, width, name="fit"):
         strategy = DensifyStrategy(settings.n_gaussians, height, width, caf=settings.caf, parameterisation=model,
                                    iterations=iterations, grow_every=recipe.grow_every(iterations),
                                    growth_until=int(recipe.growth_fraction * iterations),
+                                   content_aware=recipe.content_aware_start(settings.sigmoid_colours),
                                    residual_colours=recipe.residual_colours(settings.sigmoid_colours),
                                    refill_until=recipe.refill_iteration(iterations, settings.sigmoid_colours))
         last_growth = strategy.last_growth
@@ -187,7 +192,7 @@ def fit_target(target, channels, settings, progress=None, progress_every=100, sn
     _check(settings, height, width)
     rng = np.random.default_rng(settings.seed)
     phase = representation_phase(settings, height, width, name)
-    host = phase.strategy.initial_state(rng)
+    host = phase.strategy.initial_state(rng, target)
     rasterizer = make_rasterizer(settings.backend, height, width)
     rasterizer.set_target(target.transpose(2, 0, 1))
     if rasterizer.name == "cuda" and isinstance(phase.mapping, IdentityMap):

@@ -10,7 +10,8 @@ from gi_numba.optim import Adan
 from gi_numba.parameterisation import Cholesky
 from gi_numba.strategy import (DensifyStrategy, PruneStrategy, Strategy, TrainState, add_gaussians,
                                remove_gaussians)
-from gi_numba.strategy.densify import largest_error_pixels
+from gi_numba.strategy.densify import (MIN_START_VARIANCE, gradient_sampled_means, largest_error_pixels,
+                                      neighbour_variances, squared_gradient)
 from gi_numba.strategy.ops import prune_non_positive_definite
 
 
@@ -46,6 +47,57 @@ def test_sparse_initialisation():
     assert state.lam[0] == np.float32(60 * 80 / (9 * math.pi * 500))
     assert (state.params[:, 0] >= 0).all() and (state.params[:, 0] <= 80).all()
     assert (state.params[:, 2:5] >= 0).all() and (state.params[:, 2:5] <= 1).all() and not state.params[:, 5:].any()
+
+
+def _edge_image(height=40, width=60, column=30):
+    image = np.zeros((height, width, 3), np.float32)
+    image[:, column:] = 1.0
+    return image
+
+
+def test_squared_gradient_is_central_differences_summed_over_channels():
+    image = _edge_image()
+    gradient = squared_gradient(image)
+    assert np.allclose(gradient[:, 29], 3 * 0.5 ** 2) and np.allclose(gradient[:, 30], 3 * 0.5 ** 2)
+    assert not gradient[:, :29].any() and not gradient[:, 31:].any()
+    assert squared_gradient(np.ones((1, 5, 3)) * np.arange(5)[None, :, None])[0, 2] == 3.0  # one row: x only
+
+
+def test_gradient_share_of_the_initial_means_lies_on_the_edges_the_rest_uniform():
+    means = gradient_sampled_means(_edge_image(), 1000, 0.7, np.random.default_rng(0))
+    assert means.shape == (1000, 2)
+    on_edge = np.abs(means[:700, 0] - 29.5) <= 1.0
+    assert on_edge.all() and (means[:, 1] >= -0.5).all() and (means[:, 1] <= 40).all()
+    spread = means[700:]
+    assert (spread[:, 0] >= 0).all() and (spread[:, 0] <= 60).all() and np.abs(spread[:, 0] - 29.5).mean() > 10
+
+
+def test_a_flat_image_or_no_share_gives_uniform_means_as_the_paper():
+    for image, share in ((np.full((40, 60, 3), 0.3, np.float32), 0.7), (_edge_image(), 0.0)):
+        means = gradient_sampled_means(image, 500, share, np.random.default_rng(1))
+        assert np.abs(means[:, 0] - 29.5).mean() > 10 and (means >= 0).all()
+
+
+def test_neighbour_variances_on_a_grid():
+    """A unit grid: the 4 nearest neighbours of an inner point are at distance 1, of a corner at 1, 1, sqrt 2, 2."""
+    ys, xs = np.mgrid[0:5, 0:5]
+    means = np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float64)
+    variance = neighbour_variances(means, 4, 0.5).reshape(5, 5)
+    assert variance[2, 2] == 0.5 and variance[0, 0] == 0.5 * (1 + 1 + 2 + 4) / 4
+    assert neighbour_variances(means[:1], 4, 0.5).tolist() == [0.5]  # alone: §5's mean variance
+    assert neighbour_variances(np.zeros((3, 2)), 4, 0.5).tolist() == [MIN_START_VARIANCE] * 3  # never degenerate
+
+
+def test_the_strategy_starts_by_the_target_only_when_asked():
+    image = _edge_image()
+    plain = DensifyStrategy(1000, 40, 60).initial_state(np.random.default_rng(0), image)
+    placed = DensifyStrategy(1000, 40, 60, content_aware=True).initial_state(np.random.default_rng(0), image)
+    assert np.array_equal(plain.params, DensifyStrategy(1000, 40, 60).initial_state(np.random.default_rng(0)).params)
+    assert (np.abs(placed.params[:350, 0] - 29.5) <= 1.0).all()  # 70% of the 500 on the edge
+    filtered = placed.params[:, 2:5] + placed.lam[:, None] * np.array([1, 0, 1])
+    assert (filtered[:, 1] == 0).all() and np.allclose(filtered[:, 0], filtered[:, 2])  # round
+    assert np.median(filtered[:350, 0]) < 0.25 * np.median(filtered[350:, 0])  # small on the edge, large elsewhere
+    assert np.array_equal(placed.lam, plain.lam) and not placed.params[:, 5:].any()  # filters and colours as §5
 
 
 def test_filter_is_capped_and_off_without_caf():

@@ -55,8 +55,12 @@ class Strategy:
         """How many Gaussians a fresh fit starts with: all ``n_max``."""
         return self.n_max
 
-    def initial_state(self, rng):
-        """:meth:`initial_count` Gaussians drawn by the parameterisation, with their filter and fresh moments."""
+    def initial_state(self, rng, target=None):
+        """:meth:`initial_count` Gaussians drawn by the parameterisation, with their filter and fresh moments.
+
+        ``target`` (the ``(H, W, 3)`` image) is for strategies that place
+        Gaussians by its content; this one does not look at it.
+        """
         n = self.initial_count()
         model = self.parameterisation
         params = model.initial(rng, n, self.height, self.width, self.caf)
