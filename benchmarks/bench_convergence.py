@@ -27,7 +27,8 @@ def trajectory(target, n, recipe, seed, every):
     def record(p):
         points.append((p.elapsed, p.iteration, p.best_psnr))
 
-    fit_target(target, 3, FitSettings(n, seed=seed, recipe=recipe, pixels=target.shape[0] * target.shape[1]), record, every)
+    settings = FitSettings(n, seed=seed, recipe=recipe, pixels=target.shape[0] * target.shape[1])
+    fit_target(target, 3, settings, record, every)
     return points
 
 

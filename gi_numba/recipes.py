@@ -199,10 +199,10 @@ PAPER = Recipe("paper")
 #: depths and once with 11-bit positions and 5-bit variances, keeping the file of lower D + lambda R,
 #: whose codes up to sixteen sweeps of rate-distortion optimised quantisation at 1.5 times that
 #: lambda then move or remove.
-FAST = Recipe("fast", iterations=20_000, max_stretch=1.5, lr=0.1, lr_scale=(1.5, 1.5, 0.25), encode_lr_scale=(1.5, 1.5, 0.5),
-              init="content", refill_until=0.95, plateau=0.05, min_gain=0.01, encode_grow_colour="residual", qat_share=0.1,
-              reference_area=768 * 512 / 5000, file_version=3, rate_slope=1.0,
-              depth_choices=((("position", 11), ("variance", 5)),), rdo_sweeps=16, rdo_lambda_scale=1.5)
+FAST = Recipe("fast", iterations=20_000, max_stretch=1.5, lr=0.1, lr_scale=(1.5, 1.5, 0.25),
+              encode_lr_scale=(1.5, 1.5, 0.5), init="content", refill_until=0.95, plateau=0.05, min_gain=0.01,
+              encode_grow_colour="residual", qat_share=0.1, reference_area=768 * 512 / 5000, file_version=3,
+              rate_slope=1.0, depth_choices=((("position", 11), ("variance", 5)),), rdo_sweeps=16, rdo_lambda_scale=1.5)
 
 RECIPES = {recipe.name: recipe for recipe in (PAPER, FAST)}
 DEFAULT_RECIPE = "fast"
