@@ -172,12 +172,11 @@ def content_aware_start(state, target, rng):
 def gradient_sampled_means(target, n, share, rng):
     """``(n, 2)`` initial means ``(x, y)``: ``share`` of them where the image changes, the rest uniform.
 
-    ``round(share * n)`` pixels
-    are drawn with probability proportional to the squared gradient
-    ``sum_c (dI_c/dx)^2 + (dI_c/dy)^2`` (central differences) and jittered
-    uniformly within the pixel; the others are uniform in ``[0, W] x [0, H]``
-    as in §5, so flat regions are covered from the start. A flat image gets
-    uniform means only.
+    ``round(share * n)`` pixels are drawn with probability proportional to
+    the squared gradient (:func:`squared_gradient`) and jittered uniformly
+    within the pixel; the others are uniform in ``[0, W] x [0, H]`` as in §5,
+    so flat regions are covered from the start. A flat image gets uniform
+    means only.
     """
     height, width = target.shape[:2]
     weight = squared_gradient(target).ravel()
