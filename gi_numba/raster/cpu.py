@@ -34,6 +34,10 @@ from .maths import (TILE, TILE_ROWS, U_CUTOFF, clamped_error, exp_sixteenfold, g
                     row_terms, sigma_in_row, store_partials)
 
 _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
+#: The splat sums without reassociation: with it, LLVM summed in one order where it compiled the splat into its
+#: caller afresh and in another where the caller was compiled against a splat loaded from Numba's cache, so the
+#: first run of an encode and later ones wrote other bytes (same speed, benchmarks/bench_raster.py).
+_SPLAT_FASTMATH = _FASTMATH - {"reassoc"}
 _TILE_PIXELS = TILE * TILE_ROWS
 _GREEN, _BLUE = np.uint64(_TILE_PIXELS), np.uint64(2 * _TILE_PIXELS)
 _U_CUTOFF = np.float32(U_CUTOFF)
@@ -80,7 +84,7 @@ def count_run_pixels(entry_rows):
     return total
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH)
+@numba.njit(cache=True, fastmath=_SPLAT_FASTMATH)
 def _splat_tile(params, conic, entry_gaussian, entry_rows, first, last, x0, y0, acc, alpha):
     """Accumulate ``sum_g col_g * alpha_g(p)`` over one tile's entries into ``acc`` (r, g, b planes of 512).
 
