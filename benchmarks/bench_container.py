@@ -1,6 +1,6 @@
 """The same codes in ``.gi`` version 2 and version 3: what the container alone saves.
 
-Versions 2 and 3 code the Gaussians alike (:data:`gi_numba.quantize.CODINGS`);
+Versions 2 and 3 code the Gaussians alike (:data:`gi_numba.bitstream.formats.FORMATS`);
 version 3 stores each categorical model as rounded logarithms of its counts
 and frames its streams in fewer bytes (docs/format.md). This reads ``.gi``
 files of either version (e.g. the plain encodes that ``bench_rdo.py`` caches),

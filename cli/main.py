@@ -23,7 +23,6 @@ from gi_numba.image_io import example_image_path, load_image, png_bytes, save_pn
 from gi_numba.limits import check_number
 from gi_numba.metrics import ms_ssim, psnr
 from gi_numba.model import GaussianImage
-from gi_numba.quantize import CODINGS
 from gi_numba.snapshots import Snapshots
 
 from . import bench
@@ -208,7 +207,7 @@ _BREAKDOWN = dict(positions=("position",), covariance=("variance", "covariance")
 def _info_compressed(data, max_pixels, as_json):
     parsed = bitstream.read(data, max_pixels)
     version = parsed.codes.quantizers.version
-    groups = {group: [stream for a in CODINGS[version] if a.name in names for stream in a.streams]
+    groups = {group: [stream for a in bitstream.format_of(version).coding.attributes if a.name in names for stream in a.streams]
               for group, names in _BREAKDOWN.items()}
     sizes = {s.name: s.nbytes for s in parsed.streams}
     breakdown = {group: sum(sizes[name] for name in names) for group, names in groups.items()}

@@ -30,7 +30,7 @@ from .limits import check_number
 from .metrics import ms_ssim, psnr
 from .model import GaussianImage
 from .optim import Constant
-from .quantize import QuantizedMap, default_bits, dequantize, initial_quantizers, quantize
+from .quantize import QuantizedMap, dequantize, initial_quantizers, quantize
 from .rate import RateTerm
 from .rdo import optimise_codes
 from .raster import make_rasterizer
@@ -185,7 +185,8 @@ def depth_candidates(recipe, bits=None):
 
 def depth_label(bits, version):
     """``position/variance/covariance/colour`` bits of a file of ``version`` with depths ``bits``, e.g. ``12/6/6/6``."""
-    return "/".join(str(depth) for depth in dict(default_bits(version), **(bits or {})).values())
+    defaults = bitstream.format_of(version).coding.default_bits
+    return "/".join(str(depth) for depth in dict(defaults, **(bits or {})).values())
 
 
 def rate_distortion_cost(codes, target, lmbda, backend="cpu"):

@@ -9,3 +9,7 @@ code 2; anything else escaping is a bug.
 
 class GIError(Exception):
     """A problem with the user's input or request, explained in one line."""
+
+
+class CorruptFile(GIError):
+    """The bytes are not a valid ``.gi`` file of a version we read."""

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .bitstream import estimated_file_bits, estimated_streams
-from .quantize import CODINGS, LOG_EPS
+from .bitstream import estimated_file_bits, estimated_streams, format_of
+from .coding import LOG_EPS
 
 #: The loss sums the squared error of this many values per pixel (RGB).
 VALUES_PER_PIXEL = 3
@@ -74,7 +74,7 @@ class RateTerm:
         attribute) and to those of the learned quantiser parameters (``own``)."""
         q = result.quantizers
         models = {name: model for name, model, _ in result.streams}
-        for a in CODINGS[q.version]:
+        for a in format_of(q.version).coding.attributes:
             if a.name == "position":
                 continue
             codes = result.codes[a.name].astype(np.int64)

@@ -40,16 +40,19 @@ import numpy as np
 from . import bitstream
 from .interrupt import interruptible_range
 from .metrics import psnr
-from .quantize import ATTRIBUTES, QuantizedGaussians, dequantize
+from .codes import QuantizedGaussians
+from .coding import ROLES
+from .defaults import ATTRIBUTE_SIZES
+from .quantize import dequantize
 from .raster.maths import SIGMA_CUTOFF, TILE, project_one
 from .training import Progress
 
 #: A move is taken only if it lowers ``D + lambda R`` (in squared error summed over the image) by more than this.
 MIN_GAIN = 1e-9
-#: The code arrays of :class:`QuantizedGaussians`, in order.
-CODE_NAMES = ("position", "variance", "covariance", "colour")
-#: The code columns of a file in :class:`QuantizedGaussians` order: ``(attribute, column)``.
-COLUMNS = tuple((a.name, column) for a in ATTRIBUTES for column in range(len(a.streams)))
+#: The code arrays of :class:`QuantizedGaussians`, in order: the roles every coding's attributes take.
+CODE_NAMES = ROLES
+#: The code columns of a file in :class:`QuantizedGaussians` order: ``(role, column)``, in every coding.
+COLUMNS = tuple((role, column) for role in ROLES for column in range(ATTRIBUTE_SIZES[role]))
 #: Moves per Gaussian: each column one code down, then one code up.
 MOVES = 2 * len(COLUMNS)
 #: Whether each move leaves the Gaussian's mean and covariance (so its alphas) as they are: the colour moves.
@@ -63,12 +66,12 @@ def optimise_codes(codes, target, lmbda, sweeps, progress=None):
     weight in MSE per bpp (:mod:`gi_numba.rate`), ``sweeps`` the most passes
     over the Gaussians. Returns new :class:`QuantizedGaussians` (Gaussians
     removed by a sweep are dropped); ``codes`` is not changed. The
-    Gaussians are visited in the file's order (:func:`gi_numba.bitstream.sort_by_position`), so a file's
+    Gaussians are visited in the file's order (:meth:`~gi_numba.codes.QuantizedGaussians.sorted_by_position`), so a file's
     own codes give the same result as the encoder's. ``progress`` sees a
     :class:`~gi_numba.training.Progress` (phase ``"RDO"``) after each sweep; Ctrl-C
     (:mod:`gi_numba.interrupt`) ends the sweeps after the current one.
     """
-    codes = bitstream.sort_by_position(codes)
+    codes = codes.sorted_by_position()
     height, width = target.shape[:2]
     image = np.ascontiguousarray(target, np.float32)
     total = rendered_sum(dequantize(codes).astype(np.float64), height, width)

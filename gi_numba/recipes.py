@@ -63,7 +63,7 @@ class Recipe:
     ``0.2 x iterations`` after a whole fit (§6); a fraction makes it the last
     part of one schedule of ``iterations``. ``file_version`` is the ``.gi``
     format an encode writes, whose coding its quantisation-aware training
-    learns (:data:`~gi_numba.quantize.CODINGS`; 1 is §6's). ``rate_slope``
+    learns (:data:`~gi_numba.bitstream.formats.FORMATS`; 1 is §6's). ``rate_slope``
     ``k`` adds the file's rate to that training's loss, ``D + lambda R`` at
     ``lambda = k D / R`` of the warm-up (:func:`gi_numba.codec.rate_weight`;
     ``None``: distortion only, as §6). ``depth_choices`` are bit depths (each

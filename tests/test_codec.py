@@ -16,10 +16,13 @@ from gi_numba import bitstream
 from gi_numba.bitstream import CorruptFile
 from gi_numba.codec import compress, compress_to_rate, decoded_model, decompress
 from gi_numba.errors import GIError
-from gi_numba.quantize import (CODINGS, LOG_EPS, MAX_CORRELATION, YCOCG_TO_RGB, QuantizedGaussians, QuantizedMap,
-                               _attribute_values,
-                               dequantize, drawn_parameters, initial_quantizers, log_forward, log_init,
-                               lsq_backward, lsq_forward, quantize, stream_names)
+from gi_numba.bitstream import FORMATS, container, models
+from gi_numba.bitstream.framing import COMPACT, INDEXED
+from gi_numba.bitstream.models import MODELS, Stream
+from gi_numba.bitstream.varint import pack_bits, read_varints, varints
+from gi_numba.coding import LOG_EPS, MAX_CORRELATION, YCOCG_TO_RGB
+from gi_numba.quantize import (QuantizedGaussians, QuantizedMap, _attribute_values, dequantize, initial_quantizers,
+                               log_forward, log_init, lsq_backward, lsq_forward, quantize)
 from gi_numba.raster.pipeline import CpuRasterizer
 from gi_numba.raster.reference import reference_gradients, reference_loss
 
@@ -68,11 +71,12 @@ def _ste_surrogate(result, version, step_shift=None):
     moves one learned quantiser parameter.
     """
     q = result.quantizers
+    coding = FORMATS[version].coding
 
     def drawn(params, lam):
-        inputs = _attribute_values(params.astype(np.float64), lam, version)
+        inputs = _attribute_values(params.astype(np.float64), lam, coding)
         values = {}
-        for a in CODINGS[version]:
+        for a in coding.attributes:
             step = np.array(getattr(q, f"{a.name}_step"), np.float64)
             offset = np.array(getattr(q, f"{a.name}_offset"), np.float64)
             if step_shift is not None and step_shift[0] == a.name:
@@ -85,7 +89,7 @@ def _ste_surrogate(result, version, step_shift=None):
             else:
                 frozen = codes * step + offset - np.log(np.abs(result.inputs[a.name]) + LOG_EPS)
                 values[a.name] = np.exp(np.log(np.abs(inputs[a.name]) + LOG_EPS) + frozen)
-        return drawn_parameters(values, version, np.float64)
+        return coding.drawn(values, np.float64)
     return drawn
 
 
@@ -128,7 +132,7 @@ def test_bitstream_round_trip_is_bit_exact(version):
     data, streams = bitstream.write(codes, 64, 96, 3)
     parsed = bitstream.read(data)
     assert data[4] == version and parsed.codes.quantizers.version == version
-    expected = bitstream.sort_by_position(codes)
+    expected = codes.sorted_by_position()
     for name in ("position", "variance", "covariance", "colour"):
         assert np.array_equal(getattr(parsed.codes, name), getattr(expected, name)), name
     assert np.array_equal(dequantize(parsed.codes), dequantize(expected))
@@ -136,36 +140,39 @@ def test_bitstream_round_trip_is_bit_exact(version):
     assert sum(s.nbytes for s in streams) + parsed.header_bytes == len(data)
 
 
-def _decoded_record(version, model, params, payload, count, nbits):
-    """The symbols of a stream record of ``version`` framed as the writer frames it and read back."""
-    record = bitstream._stream_record(version, 0, model, params, payload)
-    model_read, fields, payload_read, end = bitstream._read_record(record, 0, 0, version, nbits)
+def _decoded_record(version, model, symbols, nbits):
+    """The symbols of a stream coded with ``model``, framed as a file of ``version`` frames it, and read back."""
+    fmt = FORMATS[version]
+    params, payload = model.encode(Stream(symbols, nbits), fmt.framing)
+    record = fmt.framing.record(0, model, params, payload)
+    model_read, fields, payload_read, end = fmt.framing.read_record(record, 0, 0, nbits, fmt.models)
     assert (model_read, payload_read, end) == (model, payload, len(record))
-    return bitstream._decode_stream(model, fields, payload, count, nbits)
+    return model.decode(fields, payload, symbols.size, nbits)
 
 
-@pytest.mark.parametrize("version", [2, 3])
+@pytest.mark.parametrize("version", [1, 2, 3])
 def test_every_entropy_model_round_trips(version):
     rng = np.random.default_rng(4)
-    categorical = (("histogram", bitstream._histogram_encode) if version < 3
-                   else ("log-histogram", bitstream._log_histogram_encode))
     for symbols, nbits in [(rng.integers(0, 4096, 500), 12), (np.clip(rng.laplace(30, 3, 500), 0, 63), 6),
                            (rng.choice([0, 5, 9], 500), 4), (np.full(10, 7), 3)]:
         symbols = symbols.astype(np.int64)
-        for model, (params, payload) in [("fixed", (b"", bitstream._pack_bits(symbols, nbits))),
-                                         ("laplace", bitstream._laplace_encode(symbols, version)),
-                                         (categorical[0], categorical[1](symbols))]:
-            decoded = _decoded_record(version, model, params, payload, symbols.size, nbits)
-            assert np.array_equal(decoded, symbols), model
+        for model in FORMATS[version].models:
+            assert np.array_equal(_decoded_record(version, model, symbols, nbits), symbols), model.name
+
+
+def test_the_models_are_registered_by_the_ids_their_records_name():
+    assert {model.id: model.name for model in MODELS.values()} == {
+        0: "fixed", 1: "laplace", 2: "histogram", 3: "log-histogram"}
+    assert all(model is MODELS[model.id] for fmt in FORMATS.values() for model in fmt.models)
 
 
 def test_log_histogram_weights_are_the_counts_rounded_in_the_log_domain():
     """A level's weight is ``256 x 2^((level - 1) / levels per octave)`` to within the table's rounding, the
     level of a count is its rounded ``log2`` at that precision, and a symbol that never occurs gets weight 0."""
     counts = np.array([0, 1, 2, 3, 5, 100, 4096, 2 ** 26])
-    for per_octave in bitstream.LEVELS_PER_OCTAVE:
-        levels = bitstream.log_histogram_levels(counts, per_octave)
-        weights = bitstream.log_histogram_weights(levels, per_octave)
+    for per_octave in models.LOG_HISTOGRAM.LEVELS_PER_OCTAVE:
+        levels = models.log_histogram_levels(counts, per_octave)
+        weights = models.LOG_HISTOGRAM.weights(levels, per_octave)
         assert weights[0] == 0 and levels[0] == 0
         exact = 256 * 2.0 ** ((levels[1:] - 1) / per_octave)
         assert np.allclose(weights[1:], exact, rtol=0.002)
@@ -178,12 +185,10 @@ def test_a_log_histogram_codes_the_symbols_almost_as_well_as_their_exact_histogr
     rng = np.random.default_rng(8)
     for symbols in (np.clip(np.rint(rng.laplace(30, 4, 1000)), 0, 63), rng.integers(0, 50, 3000),
                     np.clip(np.rint(rng.normal(20, 6, 300)), 0, 63)):
-        counts = np.bincount(symbols.astype(np.int64))
-        per_octave = bitstream._cheapest_precision(counts)
-        exact = bitstream._information_bits(counts)
-        assert bitstream._log_histogram_information_bits(counts, per_octave) <= 1.02 * exact
-        costs = bitstream.estimated_bits(symbols.astype(np.int64), 6, version=3)
-        assert costs["log-histogram"] < bitstream.estimated_bits(symbols.astype(np.int64), 6, version=2)["histogram"]
+        stream = Stream(symbols.astype(np.int64), 6)
+        assert models.LOG_HISTOGRAM.information_bits(stream) <= 1.02 * models.information_bits(stream.counts)
+        assert (models.LOG_HISTOGRAM.estimated_bits(stream, COMPACT)
+                < models.HISTOGRAM.estimated_bits(stream, INDEXED))
 
 
 def test_version_3_stores_the_same_codes_as_version_2_in_fewer_bytes():
@@ -206,10 +211,9 @@ def test_a_stream_shorter_than_its_histograms_entropy_decodes():
     and a valid file (the reader once refused it as too short)."""
     rng = np.random.default_rng(6)
     symbols = np.concatenate([rng.integers(0, 40, 300), np.zeros(200, np.int64)])
-    params, payload = bitstream._histogram_encode(symbols)
-    counts = np.bincount(symbols)
-    assert 8 * len(payload) < bitstream._information_bits(counts) - 200
-    assert np.array_equal(_decoded_record(2, "histogram", params, payload, symbols.size, 6), symbols)
+    _, payload = models.HISTOGRAM.encode(Stream(symbols, 6), INDEXED)
+    assert 8 * len(payload) < models.information_bits(np.bincount(symbols)) - 200
+    assert np.array_equal(_decoded_record(2, models.HISTOGRAM, symbols, 6), symbols)
 
 
 def test_histogram_counts_read_back_and_malformed_ones_are_refused():
@@ -217,11 +221,11 @@ def test_histogram_counts_read_back_and_malformed_ones_are_refused():
     for n in (1, 2, 17, 300):
         counts = rng.integers(0, 2 ** rng.integers(1, 29), n)
         counts[0] = 2 ** 28 - 1  # four continuation bytes and a last one
-        assert np.array_equal(bitstream._read_varints(bitstream._varints(counts), n, counts.max()), counts)
+        assert np.array_equal(read_varints(varints(counts), n, counts.max()), counts)
     for data, n, largest in [(b"", 1, 9), (b"\x80", 1, 9), (b"\x05\x86", 2, 9), (b"\x05", 2, 9),
                              (b"\x05\x06", 1, 9), (b"\xff\xff\xff\xff\xff\x01", 1, 2 ** 40), (b"\x0a", 1, 9)]:
         with pytest.raises(CorruptFile, match="bad entropy model"):
-            bitstream._read_varints(data, n, largest)
+            read_varints(data, n, largest)
 
 
 @pytest.mark.parametrize("nbits", range(1, 17))
@@ -230,8 +234,8 @@ def test_fixed_length_codes_unpack_at_every_depth(nbits):
     for count in (0, 1, 7, 8, 9, 1001):
         symbols = rng.integers(0, 2 ** nbits, count).astype(np.int64)
         symbols[:1] = 2 ** nbits - 1  # the largest code, all ones
-        payload = bitstream._pack_bits(symbols, nbits)
-        assert np.array_equal(bitstream._decode_stream("fixed", (), payload, count, nbits), symbols)
+        payload = pack_bits(symbols, nbits)
+        assert np.array_equal(models.FIXED.decode((), payload, count, nbits), symbols)
 
 
 def test_version_2_takes_the_laplace_model_only_where_it_is_five_percent_smaller(monkeypatch):
@@ -241,7 +245,7 @@ def test_version_2_takes_the_laplace_model_only_where_it_is_five_percent_smaller
     params[:, 5:8] = np.random.default_rng(3).laplace(0, 1.0, (2000, 3))  # peaked colours: Laplace-shaped codes
     codes = quantize(params, lam, initial_quantizers(params, lam, version=2))
     data, infos = bitstream.write(codes, 64, 96, 3)
-    monkeypatch.setitem(bitstream.LAPLACE_MARGIN, 2, 0.0)
+    monkeypatch.setitem(FORMATS, 2, replace(FORMATS[2], laplace_margin=0.0))
     smallest, smallest_infos = bitstream.write(codes, 64, 96, 3)
     chosen = [(a.model, b.model, a.nbytes, b.nbytes) for a, b in zip(infos, smallest_infos)]
     assert any(with_margin != without for with_margin, without, _, _ in chosen)  # the margin decided a stream
@@ -270,8 +274,8 @@ def test_version_2_codes_the_covariance_term_as_a_correlation_and_colour_in_ycoc
     decoded = dequantize(codes).astype(np.float64)
     a, b, c = decoded[:, 2], decoded[:, 3], decoded[:, 4]
     assert codes.n_gaussians == 400 and np.all(a * c - b * b > 0)
-    assert stream_names(2) == ("dy", "x", "a", "c", "corr", "Y", "Co", "Cg")
-    truth = _attribute_values(params.astype(np.float64), lam, 1)["covariance"][:, 0]
+    assert FORMATS[2].coding.stream_names == ("dy", "x", "a", "c", "corr", "Y", "Co", "Cg")
+    truth = _attribute_values(params.astype(np.float64), lam, FORMATS[1].coding)["covariance"][:, 0]
     relative_error = np.abs(b - truth) / np.sqrt(a * c)
     relative_error[7] = 0.0
     q = codes.quantizers  # half a step of atanh, and the variances' half steps through sqrt(a c):
@@ -322,6 +326,22 @@ def test_version_2_files_still_decode_to_the_same_image_and_rewrite_to_the_same_
     assert data[4] == 2 and parsed.codes.quantizers.version == 2
     assert [s.name for s in parsed.streams] == ["dy", "x", "a", "c", "corr", "Y", "Co", "Cg"]
     then = imageio.v3.imread(V2_FILE.with_suffix(".png")).astype(np.int16)
+    now = np.clip(np.rint(decompress(data) * 255), 0, 255).astype(np.int16)
+    assert np.abs(now - then).max() <= 1
+    assert bitstream.write(parsed.codes, parsed.height, parsed.width, parsed.channels)[0] == data
+
+
+#: A version-3 file of the default encoder (the small crop, 150 Gaussians asked for, 1 500 iterations) using
+#: all three of its models, and its decoding then, as 8-bit PNG.
+V3_FILE = Path(__file__).parent / "data" / "crop-v3.gi"
+
+
+def test_version_3_files_still_decode_to_the_same_image_and_rewrite_to_the_same_bytes():
+    data = V3_FILE.read_bytes()
+    parsed = bitstream.read(data)
+    assert data[4] == 3 and parsed.codes.quantizers.version == 3 and parsed.codes.n_gaussians == 147
+    assert {s.model for s in parsed.streams} == {"fixed", "laplace", "log-histogram"}
+    then = imageio.v3.imread(V3_FILE.with_suffix(".png")).astype(np.int16)
     now = np.clip(np.rint(decompress(data) * 255), 0, 255).astype(np.int16)
     assert np.abs(now - then).max() <= 1
     assert bitstream.write(parsed.codes, parsed.height, parsed.width, parsed.channels)[0] == data
@@ -414,7 +434,7 @@ def test_parser_rejects_inconsistent_content_with_a_valid_checksum(encoded):
     """Damage behind a recomputed CRC must still be reported as a corrupt file, not a crash."""
     import zlib
     body = bytearray(encoded[0][:-4])
-    body[bitstream._HEADER.size + bitstream._QUANTIZERS.size + 3] ^= 0xFF  # a stream's parameter length
+    body[container.OVERHEAD_BYTES - 4 + 2] ^= 0xFF  # a byte of the first stream's model parameters
     data = bytes(body) + zlib.crc32(bytes(body)).to_bytes(4, "little")
     with pytest.raises(CorruptFile):
         decompress(data)

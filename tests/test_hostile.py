@@ -32,6 +32,10 @@ from PIL import Image
 import gi_numba
 from conftest import random_model
 from gi_numba import bitstream, interrupt
+from gi_numba.bitstream import FORMATS, container
+from gi_numba.bitstream.framing import INDEXED
+from gi_numba.bitstream.models import HISTOGRAM, MODELS, Stream
+from gi_numba.bitstream.varint import pack_bits, varints
 from gi_numba.batch import compress_dir, compress_job, jobs_for, output_names
 from gi_numba.cli.main import main
 from gi_numba.codec import compress, compress_to_rate, decompress
@@ -73,6 +77,11 @@ def assert_one_error_line(run, *fragments):
         assert fragment in lines[0], lines[0]
 
 
+#: The fixed header, packed from the container's own field table.
+HEADER = struct.Struct("<" + "".join(code for _, code in container.HEADER_FIELDS))
+MODEL_NAMED = {model.name: model for model in MODELS.values()}
+
+
 @functools.lru_cache
 def valid_file(n=120, height=64, width=96, version=1):
     """A real ``.gi`` file of random Gaussians (what an encoder writes, without the fit)."""
@@ -89,16 +98,16 @@ def with_crc(body):
 def crafted(height, width, count, streams, bits=(12, 10, 10, 6), version=2):
     """A ``.gi`` file of ``version`` with the given header and stream records ``(model, params, payload)``,
     CRC recomputed."""
-    body = bitstream._HEADER.pack(bitstream.MAGIC, version, height, width, 3, count, *bits)
-    body += bitstream._QUANTIZERS.pack(*[1.0] * 16) + struct.pack("<B", len(streams))
+    body = HEADER.pack(bitstream.MAGIC, version, height, width, 3, count, *bits)
+    body += struct.pack("<16f", *[1.0] * 16) + struct.pack("<B", len(streams))
     for index, (model, params, payload) in enumerate(streams):
-        body += bitstream._stream_record(version, index, model, params, payload)
+        body += FORMATS[version].framing.record(index, MODEL_NAMED[model], params, payload)
     return with_crc(body)
 
 
 def empty_histogram(count):
     """A histogram stream saying "all ``count`` symbols are 0" with an empty payload (costs no bytes)."""
-    return "histogram", struct.pack("<ii", 0, 1) + bitstream._varints(np.array([count, 0])), b""
+    return "histogram", struct.pack("<ii", 0, 1) + varints([count, 0]), b""
 
 
 def peak_traced_bytes(function, *args, **kwargs):
@@ -200,7 +209,7 @@ def test_streams_must_be_used_up_exactly():
     data = bytearray(valid_file())
     body = data[:-4]
     symbols = np.zeros(120, np.int64)
-    params, payload = bitstream._histogram_encode(symbols % 2 + np.arange(120) % 3)
+    params, payload = HISTOGRAM.encode(Stream(symbols % 2 + np.arange(120) % 3, 12), INDEXED)
     stream = ("histogram", params, payload + b"\x07\x00\x00\x00")
     with pytest.raises(bitstream.CorruptFile, match="longer than its symbols"):
         bitstream.read(crafted(64, 96, 120, [stream] * 8))
@@ -209,18 +218,18 @@ def test_streams_must_be_used_up_exactly():
 
 def _log_histogram(low, high, per_octave, width, levels):
     """Version-3 log-histogram parameters as written, with any values (``levels`` packed at ``width`` bits)."""
-    packed = bitstream._pack_bits(np.asarray(levels, np.int64), max(width, 1))
-    return bitstream._varints(np.array([low, high])) + bytes([per_octave, width]) + packed
+    packed = pack_bits(np.asarray(levels, np.int64), max(width, 1))
+    return varints([low, high]) + bytes([per_octave, width]) + packed
 
 
 @pytest.mark.parametrize("params,message", [
     (_log_histogram(0, 3, 3, 2, [1, 1, 1, 1]), "entropy model"),                  # not a precision
     (_log_histogram(0, 3, 1, 0, [0, 0, 0, 0]), "entropy model"),                  # zero-bit levels
-    (bitstream._varints(np.array([0, 3])) + bytes([1, 9]) + bytes(5), "entropy model"),   # 9-bit levels
+    (varints([0, 3]) + bytes([1, 9]) + bytes(5), "entropy model"),   # 9-bit levels
     (_log_histogram(0, 3, 1, 2, [0, 0, 0, 0]), "entropy model"),                  # no symbol has a weight
     (_log_histogram(0, 1, 1, 8, [255, 1]), "entropy model"),                      # weight 2^254
     (_log_histogram(0, 5000, 1, 1, [1] * 5001), "outside the code alphabet"),     # beyond 12-bit codes
-    (bitstream._varints(np.array([0, 2 ** 34])), "outside the code alphabet"),    # 2^34 levels declared
+    (varints([0, 2 ** 34]), "outside the code alphabet"),    # 2^34 levels declared
     (b"\x80\x80\x80\x80\x80\x01", "varint longer"),                              # a six-byte varint
 ], ids=["precision", "zero-width", "wide", "no-weight", "huge-weight", "support", "huge-support", "varint"])
 def test_bad_log_histograms_are_damage(params, message):
@@ -237,7 +246,7 @@ def test_a_version_3_file_cut_anywhere_is_damage():
 
 
 def test_version_3_refuses_version_2_models_and_version_2_refuses_its_own():
-    exact = ("histogram", struct.pack("<ii", 0, 1) + bitstream._varints(np.array([10, 0])), b"")
+    exact = ("histogram", struct.pack("<ii", 0, 1) + varints([10, 0]), b"")
     with pytest.raises(bitstream.CorruptFile, match="bad stream table"):
         bitstream.read(crafted(64, 96, 10, [exact] * 8, version=3))
     coarse = ("log-histogram", _log_histogram(0, 1, 1, 1, [1, 0]), b"")

@@ -5,22 +5,24 @@ import pytest
 
 from conftest import random_model
 from gi_numba import bitstream
+from gi_numba.bitstream import FORMATS
+from gi_numba.bitstream.models import Stream
 from gi_numba.codec import compress, decompress, depth_candidates
-from gi_numba.quantize import CODINGS, QuantizedGaussians, QuantizedMap, initial_quantizers, quantize
+from gi_numba.coding import ROLES
+from gi_numba.quantize import QuantizedGaussians, QuantizedMap, initial_quantizers, quantize
 from gi_numba.rate import RateTerm, code_length_slopes
 from gi_numba.recipes import recipe_named
 
 
-def _real_bits(symbols, nbits, version):
-    """Bits of each model's parameters and payload, as the writer of ``version`` codes them."""
-    categorical = (("histogram", bitstream._histogram_encode) if version < 3
-                   else ("log-histogram", bitstream._log_histogram_encode))
-    return {"fixed": 8 * len(bitstream._pack_bits(symbols, nbits)),
-            "laplace": 8 * sum(map(len, bitstream._laplace_encode(symbols, version))),
-            categorical[0]: 8 * sum(map(len, categorical[1](symbols)))}
+def _estimated_and_real_bits(symbols, nbits, version):
+    """Each model's estimated bits of its parameters and payload, and their real bits as the writer of
+    ``version`` codes them, by model name."""
+    stream, fmt = Stream(symbols, nbits), FORMATS[version]
+    return ({model.name: model.estimated_bits(stream, fmt.framing) for model in fmt.models},
+            {model.name: 8 * sum(map(len, model.encode(stream, fmt.framing))) for model in fmt.models})
 
 
-@pytest.mark.parametrize("version", [2, 3])
+@pytest.mark.parametrize("version", [1, 2, 3])
 @pytest.mark.parametrize("name", ["laplace", "uniform", "geometric", "narrow"])
 def test_each_model_s_estimated_bits_match_the_coded_bytes(name, version):
     rng = np.random.default_rng(1)
@@ -29,8 +31,7 @@ def test_each_model_s_estimated_bits_match_the_coded_bytes(name, version):
                       "geometric": (rng.geometric(0.4, 3000) - 1, 12),
                       "narrow": (np.clip(np.rint(rng.normal(30, 9, 300)), 0, 63), 6)}[name]
     symbols = symbols.astype(np.int64)
-    estimated, real = bitstream.estimated_bits(symbols, nbits, version), _real_bits(symbols, nbits, version)
-    assert estimated.keys() == real.keys()
+    estimated, real = _estimated_and_real_bits(symbols, nbits, version)
     assert estimated["fixed"] == real["fixed"]
     for model in real:
         assert estimated[model] == pytest.approx(real[model], rel=0.02), model
@@ -73,7 +74,7 @@ def test_rate_term_value_and_gradients():
     coarsens the learned steps of entropy-coded streams only, and vanishes with ``lambda``."""
     mapping, result, (plain, plain_own), (rated, rated_own) = _rated_pass(0.01, version=1)
     q = result.quantizers
-    data, _ = bitstream.write(QuantizedGaussians(q, *(result.codes[a.name].astype(np.uint16) for a in CODINGS[1])),
+    data, _ = bitstream.write(QuantizedGaussians(q, *(result.codes[role].astype(np.uint16) for role in ROLES)),
                               64, 96, 3)
     assert mapping.penalty(result) == pytest.approx(3 * 0.01 * 8 * len(data), rel=0.03)
     change = rated - plain
@@ -82,7 +83,7 @@ def test_rate_term_value_and_gradients():
     for name in ("covariance", "colour"):
         nbits = result.quantizers.bits[name]
         for column, codes in enumerate(result.codes[name].T.astype(np.int64)):
-            costs = bitstream.estimated_bits(codes, nbits)
+            costs, _ = _estimated_and_real_bits(codes, nbits, q.version)
             models.add(min(costs, key=costs.get))
             difference = rated_own[f"{name}_step"][column] - plain_own[f"{name}_step"][column]
             if min(costs, key=costs.get) == "fixed":

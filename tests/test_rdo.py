@@ -89,7 +89,7 @@ def test_optimised_codes_make_a_file_of_lower_rate_distortion_cost(small_crop):
     assert better.n_gaussians <= codes.n_gaussians
     assert np.array_equal(decompress(written), model_of_codes(bitstream.read(written).codes, 64, 96).render())
     unmoved = optimise_codes(codes, small_crop, 0.003, 0)
-    assert np.array_equal(dequantize(unmoved), dequantize(bitstream.sort_by_position(codes)))
+    assert np.array_equal(dequantize(unmoved), dequantize(codes.sorted_by_position()))
     assert np.array_equal(dequantize(bitstream.read(data).codes), dequantize(codes))  # the input is not changed
 
 
