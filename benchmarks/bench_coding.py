@@ -1,13 +1,13 @@
 """Codings of the encoder against each other: BD-rate and bits per Gaussian, from one shared warm-up.
 
 A codec encode is a warm-up fit, then quantisation-aware training and the
-file (:func:`gi_numba.codec.encode_warm`). A coding (the ``.gi`` version and
+file (:func:`gi_numba.encoder.encode_warm`). A coding (the ``.gi`` version and
 the bit depths) changes only the second part, so each (image, N) warm-up of
 the recipe is fitted once and cached as ``.npz`` under ``--cache``, and every
 variant runs its QAT from that same model: a variant costs a tenth of an
 encode. Variants are written ``label:version=V,position=B,variance=B,
 covariance=B,colour=B,slope=K,lambda=L`` (unset depths: the version's defaults; the rate term of
-quantisation-aware training, :func:`gi_numba.codec.rate_weight`, at the recipe's ``rate_slope`` unless
+quantisation-aware training, :func:`gi_numba.encoder.rate_weight`, at the recipe's ``rate_slope`` unless
 ``slope`` (0: none) or a fixed ``lambda`` is given). Rows (real
 file bytes, decoded PSNR, Gaussians kept, bytes per stream) go to a CSV that
 resumes; the tables printed are each variant's BD-rate (PSNR) against the
@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +29,8 @@ import numpy as np
 from gi_numba import bitstream
 from gi_numba.bench.bdrate import bd_rate
 from gi_numba.bench.table import ResultTable
-from gi_numba.codec import decompress, encode_settings, encode_warm
+from gi_numba.codec import decompress
+from gi_numba.encoder import encode_warm, plan_encode
 from gi_numba.fit import fit_target
 from gi_numba.image_io import load_image
 from gi_numba.metrics import psnr
@@ -55,7 +55,7 @@ def parse_variant(text):
 
 def warm_model(path, target, n, recipe, cache):
     """The encode's warm-up model of ``target`` with ``n`` Gaussians, fitted once and cached."""
-    settings, qat = encode_settings(n, recipe=recipe)
+    settings = plan_encode(n, recipe=recipe).warmup
     file = Path(cache) / f"{Path(path).stem}_{n}_{recipe.name}.npz"
     if file.exists():
         stored = np.load(file)
@@ -66,18 +66,18 @@ def warm_model(path, target, n, recipe, cache):
         partial = file.with_suffix(".partial.npz")
         np.savez(partial, params=model.params, lam=model.lam)
         os.replace(partial, file)
-    return model, settings, qat
+    return model
 
 
 def encode_row(label, version, rate, bits, path, target, n, recipe, cache):
     """One variant's file from the cached warm-up: its size, decoded PSNR and bytes per stream."""
-    warm, settings, qat = warm_model(path, target, n, recipe, cache)
+    warm = warm_model(path, target, n, recipe, cache)
     changes = dict(file_version=version)
     if "slope" in rate:
         changes["rate_slope"] = rate["slope"] or None
-    settings = replace(settings, recipe=recipe.with_changes(**changes))
+    plan = plan_encode(n, recipe=recipe.with_changes(**changes), bits=bits or None, lmbda=rate.get("lambda"))
     start = time.perf_counter()
-    codes, _, _ = encode_warm(warm, target, settings, qat, bits or None, lmbda=rate.get("lambda"))
+    codes, _, _ = encode_warm(warm, target, plan)
     data, streams = bitstream.write(codes, target.shape[0], target.shape[1], 3)
     seconds = time.perf_counter() - start
     return dict(label=label, image=Path(path).stem, n=str(n), bytes=len(data),

@@ -32,12 +32,12 @@ from .maps import IdentityMap, ParameterMap, SigmoidColourMap
 from .model import GaussianImage
 from .optim import StepDecay
 from .parameterisation import DIRECT, parameterisation
-from .raster import make_rasterizer
 from .recipes import DEFAULT_RECIPE, PAPER, recipe_named
 from .strategy import DensifyStrategy, Strategy
-from .training import FitDiverged, HostTraining, Phase, Progress, StopRule, raise_if_diverged, train
+from .training import FitDiverged, Phase, Progress, StopRule, raise_if_diverged, run_phase
 
-__all__ = ["FitDiverged", "FitSettings", "Progress", "as_target", "fit", "fit_target", "representation_phase"]
+__all__ = ["FitDiverged", "FitSettings", "Progress", "as_target", "fit", "fit_target", "learning_rate_schedule",
+           "representation_phase"]
 
 
 @dataclass
@@ -176,14 +176,23 @@ def representation_phase(settings, height, width, name="fit"):
     else:
         strategy = Strategy(settings.n_gaussians, height, width, caf=settings.caf, parameterisation=model)
         last_growth = 0
-    schedule = (StepDecay(settings.lr_decay_every) if settings.lr_decay_every is not None
-                else recipe.schedule_for(iterations))
     plateau = None if recipe.plateau is None else max(int(recipe.plateau * iterations), 1)
     stop = StopRule(seconds=settings.seconds, psnr=settings.target_psnr, plateau=plateau, min_gain=recipe.min_gain,
                     after=last_growth)
-    rates = recipe.learning_rates(settings.lr, height * width / settings.n_gaussians, settings.sigmoid_colours)
+    rates, schedule = learning_rate_schedule(settings, height, width)
     return Phase(name, iterations, rates, schedule, strategy,
                  _mapping(settings, model, height, width), stop)
+
+
+def learning_rate_schedule(settings, height, width):
+    """``(base learning rate(s), schedule)`` of a fit with ``settings`` on a ``height x width`` image: the
+    recipe's (:meth:`~gi_numba.recipes.Recipe.learning_rates`), or the paper's halving every
+    ``settings.lr_decay_every`` iterations if asked for. Iteration ``i`` trains at ``schedule(rates, i)``."""
+    recipe = settings.training_recipe
+    schedule = (StepDecay(settings.lr_decay_every) if settings.lr_decay_every is not None
+                else recipe.schedule_for(settings.iterations))
+    rates = recipe.learning_rates(settings.lr, height * width / settings.n_gaussians, settings.sigmoid_colours)
+    return rates, schedule
 
 
 def fit_target(target, channels, settings, progress=None, progress_every=100, snapshots=None, name="fit"):
@@ -192,21 +201,8 @@ def fit_target(target, channels, settings, progress=None, progress_every=100, sn
     _check(settings, height, width)
     rng = np.random.default_rng(settings.seed)
     phase = representation_phase(settings, height, width, name)
-    host = phase.strategy.initial_state(rng, target)
-    rasterizer = make_rasterizer(settings.backend, height, width)
-    rasterizer.set_target(target.transpose(2, 0, 1))
-    if rasterizer.name == "cuda" and isinstance(phase.mapping, IdentityMap):
-        from .gpu_train import DeviceTrainState
-        state = DeviceTrainState(host, phase.strategy.n_max, rasterizer)
-    else:
-        state = HostTraining(host, rasterizer, target, phase.mapping)
-    if snapshots is not None:
-        snapshots.start(target, settings.iterations)
-    try:
-        result = train(state, phase, rng, progress, max(int(progress_every), 1), snapshots)
-    finally:
-        if snapshots is not None:
-            snapshots.finish()
+    start = phase.strategy.initial_state(rng, target)
+    result = run_phase(phase, start, target, settings.backend, rng, progress, progress_every, snapshots)
     fitted = None
     if result.params is not None:
         stats = dict(best_iteration=result.best_iteration, iterations_run=result.iterations_run,

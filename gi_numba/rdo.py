@@ -24,7 +24,7 @@ and removing a Gaussian saves what each of its symbols costs, ``log2(n /
 c_q)`` per entropy-coded stream, its fixed-length streams' bits and the mean
 bits of a position. The model choice and the histograms' own bytes are left
 out: the encoder compares real files afterwards
-(:func:`gi_numba.codec.rate_distortion_cost`). Positions move for
+(:func:`gi_numba.encoder.rate_distortion_cost`). Positions move for
 distortion only (their sorted set coding costs about the same wherever they
 are, as in :mod:`gi_numba.rate`).
 

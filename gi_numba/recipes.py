@@ -65,11 +65,11 @@ class Recipe:
     format an encode writes, whose coding its quantisation-aware training
     learns (:data:`~gi_numba.bitstream.formats.FORMATS`; 1 is §6's). ``rate_slope``
     ``k`` adds the file's rate to that training's loss, ``D + lambda R`` at
-    ``lambda = k D / R`` of the warm-up (:func:`gi_numba.codec.rate_weight`;
+    ``lambda = k D / R`` of the warm-up (:func:`gi_numba.encoder.rate_weight`;
     ``None``: distortion only, as §6). ``depth_choices`` are bit depths (each
     a tuple of ``(attribute, bits)`` pairs over the version's defaults) that
     an encode asked for no depths also trains and writes; it keeps the file
-    with the lowest ``D + lambda R`` (:func:`gi_numba.codec.encode_warm`).
+    with the lowest ``D + lambda R`` (:func:`gi_numba.encoder.encode_warm`).
     ``rdo_sweeps`` is the most passes of rate-distortion optimised
     quantisation over the kept file's codes (:mod:`gi_numba.rdo`; 0: codes
     rounded to nearest, as §6.3), at ``rdo_lambda_scale`` times the

@@ -4,35 +4,21 @@ A :class:`Phase` says what to train and for how long: its iterations, its
 learning rate and decay, the strategy that prunes and grows, and the
 parameter map (:mod:`gi_numba.maps`) from trained to drawn numbers. A
 representation fit is one phase; the codec runs a warm-up phase and then a
-quantisation-aware one (:mod:`gi_numba.codec`).
+quantisation-aware one (:mod:`gi_numba.encoder`).
 
 :func:`train` runs a phase on a *training state*: the Gaussians, their
-optimiser state and the remembered best, wherever they live.
-:class:`HostTraining` keeps them in NumPy arrays (rasterising on either
-backend); :class:`gi_numba.gpu_train.DeviceTrainState` keeps everything on
-a GPU. Both offer the same methods:
-
-``n_gaussians``, ``n_values``
-    the live count, and how many values the loss sums (``3 H W``);
-``loss_and_flag() -> (sse, not_finite)``
-    render, compare and differentiate the current state; whether anything
-    became NaN or infinite;
-``penalty``
-    what the loss adds to that squared error (the map's, :mod:`gi_numba.maps`);
-``drawn() -> (params, lam)``
-    what the last ``loss_and_flag`` drew (for snapshots);
-``remember_best()`` / ``best() -> (params, lam, extra)``
-    keep the current state as the best, and give it back (host arrays);
-``step(lr, iteration)``
-    one optimiser step with the gradients of the last ``loss_and_flag``;
-``largest_errors(k)``, ``residual_colours(ys, xs)``, ``prune_non_positive_definite()``,
-``add_gaussians(params, lam)``
-    what the densification strategy needs (:mod:`gi_numba.strategy`).
+optimiser state and the remembered best, wherever they live: any
+:class:`TrainingState`. :class:`HostTraining` keeps them in NumPy arrays
+(rasterising on either backend); :class:`gi_numba.gpu_train.DeviceTrainState`
+keeps everything on a GPU. :func:`run_phase` sets up the rasteriser and the
+state a phase trains with, and runs it: a fit, the warm-up and QAT of an
+encode all start there.
 """
 
 import math
 import time
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -40,6 +26,7 @@ from .errors import GIError
 from .interrupt import interruptible_range
 from .maps import IdentityMap
 from .metrics import psnr_from_mse
+from .raster import make_rasterizer
 from .strategy.densify import largest_error_pixels
 
 
@@ -195,6 +182,37 @@ def train(state, phase, rng=None, progress=None, progress_every=100, snapshots=N
                        time.perf_counter() - start, interrupted, diverged, stopped)
 
 
+def run_phase(phase, start, target, backend, rng=None, progress=None, progress_every=100,
+              snapshots=None) -> "TrainResult":
+    """Run ``phase`` from the host :class:`~gi_numba.strategy.TrainState` ``start`` against ``target``
+    (``[H, W, 3]``) on the named ``backend``; returns :func:`train`'s :class:`TrainResult`.
+
+    The training state is the rasteriser's to choose (:func:`training_state`);
+    ``snapshots`` (optional) is told when the phase starts and ends.
+    """
+    height, width = target.shape[:2]
+    rasterizer = make_rasterizer(backend, height, width)
+    rasterizer.set_target(target.transpose(2, 0, 1))
+    state = training_state(start, phase, rasterizer, target)
+    if snapshots is not None:
+        snapshots.start(target, phase.iterations)
+    try:
+        return train(state, phase, rng, progress, max(int(progress_every), 1), snapshots)
+    finally:
+        if snapshots is not None:
+            snapshots.finish()
+
+
+def training_state(start, phase, rasterizer, target) -> "TrainingState":
+    """The :class:`TrainingState` that trains ``start`` in ``phase`` with ``rasterizer``: on its device if it
+    keeps training state there (``trains_on_device``) and the phase's map is the identity (the GPU state
+    draws the trained parameters as they are, :mod:`gi_numba.gpu_train`), else in host arrays."""
+    if rasterizer.trains_on_device and isinstance(phase.mapping, IdentityMap):
+        from .gpu_train import DeviceTrainState  # needs numba-cuda, the cuda extra
+        return DeviceTrainState(start, phase.strategy.n_max, rasterizer)
+    return HostTraining(start, rasterizer, target, phase.mapping)
+
+
 def raise_if_diverged(result, model):
     """Turn a diverged :class:`TrainResult` into :class:`FitDiverged` carrying the best model."""
     if not result.diverged:
@@ -202,6 +220,49 @@ def raise_if_diverged(result, model):
     kept = (f"kept the best state (iteration {result.best_iteration}, PSNR {result.psnr:.2f} dB)"
             if model is not None else "no good state to keep")
     raise FitDiverged(f"fit diverged: the loss became NaN at iteration {result.iterations_run + 1}; {kept}", model)
+
+
+@runtime_checkable
+class TrainingState(Protocol):
+    """What :func:`train` and a strategy need of a training state: :class:`HostTraining` (host arrays) and
+    :class:`~gi_numba.gpu_train.DeviceTrainState` (the GPU's) are the two.
+
+    ``n_values`` is what the loss sums (``3 H W``) and ``penalty`` the map's
+    loss beyond the squared error, both read after :meth:`loss_and_flag`.
+    """
+
+    n_values: int
+    penalty: float
+
+    @property
+    def n_gaussians(self) -> int: ...
+
+    def loss_and_flag(self) -> tuple:
+        """``(sum of squared errors, whether anything is not finite)`` of the current state, gradients kept."""
+
+    def drawn(self) -> tuple:
+        """``(params [N, 8], lam [N])`` the last :meth:`loss_and_flag` drew."""
+
+    def remember_best(self) -> None:
+        """Keep the current state as the best."""
+
+    def best(self) -> tuple:
+        """``(params, lam, the map's snapshot)`` last remembered."""
+
+    def step(self, lr, iteration: int) -> None:
+        """One optimiser step with the gradients of the last :meth:`loss_and_flag`."""
+
+    def largest_errors(self, k: int) -> tuple:
+        """Rows and columns of the ``k`` worst pixels of the current render."""
+
+    def residual_colours(self, ys, xs):
+        """Trained colours ``[k, 3]`` that would draw ``target - render`` at pixels ``(ys, xs)``."""
+
+    def prune_non_positive_definite(self):
+        """Remove the Gaussians whose covariance is not positive definite."""
+
+    def add_gaussians(self, params, lam) -> None:
+        """Append Gaussians ``params [k, 8]``, ``lam [k]`` with fresh optimiser state."""
 
 
 class HostTraining:

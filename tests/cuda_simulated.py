@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from conftest import random_gaussians  # noqa: E402
 
 import gi_numba  # noqa: E402
-from gi_numba.codec import qat_phase  # noqa: E402
+from gi_numba.encoder import qat_phase  # noqa: E402
 from gi_numba.raster import make_rasterizer  # noqa: E402
 from gi_numba.raster.cuda import CudaRasterizer  # noqa: E402
 from gi_numba.raster.pipeline import CpuRasterizer  # noqa: E402

@@ -441,13 +441,13 @@ def test_parser_rejects_inconsistent_content_with_a_valid_checksum(encoded):
 
 
 def test_rate_target_lands_within_ten_percent_after_one_short_pilot(small_crop, monkeypatch):
-    from gi_numba import codec
+    from gi_numba import rate_control
     calls = []
 
     def counted(image, n, **options):
         calls.append(options["iterations"])
         return compress(image, n, **options)
-    monkeypatch.setattr(codec, "compress", counted)
+    monkeypatch.setattr(rate_control, "compress", counted)
     data, report = compress_to_rate(small_crop, 2.0, iterations=2000, qat_iterations=100)
     assert abs(report.bpp - 2.0) <= 0.2 and report.bpp == pytest.approx(8 * len(data) / (64 * 96))
     assert calls[0] == 200 and calls[1:] == [2000] * report.encodes and report.encodes <= 2
@@ -502,14 +502,14 @@ def test_qat_beats_post_training_quantisation_at_equal_bits_and_iterations(small
 
 def test_psnr_target_gives_the_smallest_file_found_that_reaches_it(small_crop, monkeypatch):
     """``--psnr``: of the encodes tried (at most six), the smallest file at or above the target."""
-    from gi_numba import codec
+    from gi_numba import codec, rate_control
     tried = []
 
     def recorded(image, n, **options):
         data, report = compress(image, n, **options)
         tried.append((n, len(data), report.psnr))
         return data, report
-    monkeypatch.setattr(codec, "compress", recorded)
+    monkeypatch.setattr(rate_control, "compress", recorded)
     data, report = codec.compress_to_psnr(small_crop, 22.0, iterations=400, qat_iterations=50)
     assert report.psnr >= 22.0 and len(tried) <= 6
     assert len(data) == min(size for _, size, psnr in tried if psnr >= 22.0)

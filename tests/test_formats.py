@@ -153,7 +153,9 @@ def test_shell_completion():
     env = dict(os.environ, _GI_COMPLETE="complete_bash", COMP_WORDS="gi com", COMP_CWORD="1")
     run = _python("-c", script, env=env)
     assert run.returncode == 0 and run.stdout.decode().split() == ["compress", "compress-dir", "compare"]
-    run = _python("-c", script, "--show-completion", "bash")
+    # the shell as named, not guessed from the processes above (none is a shell when pytest runs detached)
+    named = dict(os.environ, _TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION="1")
+    run = _python("-c", script, "--show-completion", "bash", env=named)
     assert run.returncode == 0 and b"_GI_COMPLETE" in run.stdout
 
 

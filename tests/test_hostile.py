@@ -410,18 +410,33 @@ def tiny_png(tmp_path_factory, small_crop):
     return path
 
 
+def _sigint_as_a_terminal_leaves_it():
+    """In the child: SIGINT at its default, as a shell started from a terminal gives it (pytest started in
+    the background or under ``nohup`` inherits it ignored, and a child would keep ignoring it)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@contextlib.contextmanager
 def _started(args, ready):
-    """Start ``gi args`` in its own process group; return it once a line of its stderr contains ``ready``."""
+    """``gi args`` in its own process group, given once a line of its stderr contains ``ready``; the group is
+    killed on the way out if it still runs (a failing test leaves nothing behind)."""
     process = subprocess.Popen([sys.executable, "-c", "from gi_numba.cli.main import main; main()",
                                 *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
-    lines = []
-    for line in process.stderr:
-        lines.append(line)
-        if ready in line:
-            return process, lines
-    process.wait()
-    raise AssertionError("never got ready: " + "".join(lines))
+                               start_new_session=True, preexec_fn=_sigint_as_a_terminal_leaves_it)
+    try:
+        lines = []
+        for line in process.stderr:
+            lines.append(line)
+            if ready in line:
+                break
+        else:
+            process.wait()
+            raise AssertionError("never got ready: " + "".join(lines))
+        yield process, lines
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
 
 
 def _interrupt(process, lines, timeout=60):
@@ -435,14 +450,26 @@ def _interrupt(process, lines, timeout=60):
 def test_ctrl_c_during_a_fit_always_saves_the_best_state(tiny_png, tmp_path, delay):
     """SIGINT inside compiled code lost the fit ('returned a result with an exception set') in 4 of 9 tries."""
     output = tmp_path / "f.npz"
-    process, lines = _started(["fit", tiny_png, "-n", 50, "--iterations", 2_000_000, "-o", output], "PSNR")
-    time.sleep(delay)
-    code, stderr = _interrupt(process, lines)
+    with _started(["fit", tiny_png, "-n", 50, "--iterations", 2_000_000, "-o", output], "PSNR") as (process, lines):
+        time.sleep(delay)
+        code, stderr = _interrupt(process, lines)
     assert code == 130, stderr
     assert "Traceback" not in stderr and "SystemError" not in stderr
     assert "interrupted after" in stderr and "saved the best state" in stderr
     model = GaussianImage.load(output)
     assert model.stats["interrupted"] and model.n_gaussians <= 50
+
+
+def test_ctrl_c_stops_a_fit_started_by_a_test_run_that_ignores_sigint(tiny_png, tmp_path):
+    """A test run started in the background ignores SIGINT; the fit it starts must still stop on Ctrl-C."""
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        args = ["fit", tiny_png, "-n", 20, "--iterations", 2_000_000, "-o", tmp_path / "f.npz"]
+        with _started(args, "PSNR") as (process, lines):
+            code, stderr = _interrupt(process, lines)
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert code == 130 and "saved the best state" in stderr, stderr
 
 
 def test_sigint_in_process_stops_the_fit_and_restores_the_handler(small_crop):
@@ -480,8 +507,8 @@ def test_ctrl_c_stops_a_folder_and_a_rerun_resumes(three_images, tmp_path, worke
     """--workers 1 swallowed Ctrl-C and recorded the cut image as done; --workers 2 ran on with no summary."""
     out = tmp_path / "out"
     args = ["compress-dir", three_images, out, "-n", 30, "--iterations", 4000, "--workers", workers]
-    process, lines = _started(args, "[1/3]")
-    code, stderr = _interrupt(process, lines)
+    with _started(args, "[1/3]") as (process, lines):
+        code, stderr = _interrupt(process, lines)
     assert code == 130 and "Traceback" not in stderr, stderr
     assert "interrupted:" in stderr and "run the same command again to resume" in stderr
     with open(out / "summary.csv") as handle:

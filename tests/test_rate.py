@@ -7,7 +7,8 @@ from conftest import random_model
 from gi_numba import bitstream
 from gi_numba.bitstream import FORMATS
 from gi_numba.bitstream.models import Stream
-from gi_numba.codec import compress, decompress, depth_candidates
+from gi_numba.codec import compress, decompress
+from gi_numba.encoder import depth_candidates
 from gi_numba.coding import ROLES
 from gi_numba.quantize import QuantizedGaussians, QuantizedMap, initial_quantizers, quantize
 from gi_numba.rate import RateTerm, code_length_slopes

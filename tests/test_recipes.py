@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 import gi_numba
-from gi_numba.codec import compress, encode_settings, pilot_options
+from gi_numba.codec import compress
+from gi_numba.encoder import encode_settings
+from gi_numba.rate_control import pilot_options
 from gi_numba.errors import GIError
 from gi_numba.fit import FitSettings, fit_target, representation_phase
 from gi_numba.optim import CosineDecay, StepDecay

@@ -8,14 +8,7 @@ NumPy renderer the kernels are tested against; :mod:`.maths` holds the
 formulas all of them share; :mod:`.window` renders a window of an image.
 
 Both backends' rasterisers (:class:`~.pipeline.CpuRasterizer`,
-:class:`~.cuda.CudaRasterizer`) offer the same interface, on host arrays:
-
-- ``name``, ``height``, ``width``, ``n_values`` (``3 H W``, what the loss sums);
-- ``render(params, lam, out=None)``: the clamped ``(3, H, W)`` float32 image;
-- ``set_target(target)``: the ``(3, H, W)`` image the loss compares with;
-- ``loss_and_gradients(params, lam)``: the sum of squared errors and
-  ``dL/dparams`` ``(N, 8)`` of the MSE.
-
+:class:`~.cuda.CudaRasterizer`) are a :class:`Rasterizer`, on host arrays.
 Inside, both run the same three steps with twin functions of the same
 names: projection, binning into tile lists (:class:`~.binning.TileLists` on
 the host, :class:`~.cuda_binning.DeviceTiles` on the device, each passed
@@ -25,10 +18,39 @@ are :mod:`.maths`'s. The CUDA rasteriser also works on device arrays
 (``*_on_device``), which the GPU's training state (:mod:`gi_numba.gpu_train`) uses.
 """
 
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
 from ..errors import GIError
 from .pipeline import CpuRasterizer
 
 BACKENDS = ("auto", "cpu", "cuda")
+
+
+@runtime_checkable
+class Rasterizer(Protocol):
+    """What every backend's rasteriser offers, on host arrays, for a ``height x width`` canvas.
+
+    ``n_values`` is ``3 H W`` (what the loss sums); ``trains_on_device`` says
+    whether it can hold a whole training state on its device
+    (:func:`gi_numba.training.training_state`).
+    """
+
+    name: str
+    height: int
+    width: int
+    n_values: int
+    trains_on_device: bool
+
+    def render(self, params: np.ndarray, lam: np.ndarray, out=None) -> np.ndarray:
+        """The clamped ``[3, H, W]`` float32 image that ``params [N, 8]`` with filters ``lam [N]`` draw."""
+
+    def set_target(self, target: np.ndarray) -> None:
+        """Set the ``[3, H, W]`` image the loss compares with."""
+
+    def loss_and_gradients(self, params: np.ndarray, lam: np.ndarray) -> tuple:
+        """``(sum of squared errors, dL/dparams [N, 8])`` of the MSE against the target."""
 
 
 def cuda_available():
@@ -52,7 +74,7 @@ def resolve_backend(backend):
     return backend
 
 
-def make_rasterizer(backend, height, width):
+def make_rasterizer(backend, height, width) -> Rasterizer:
     """A rasteriser for an ``height x width`` canvas on the named backend."""
     if resolve_backend(backend) == "cuda":
         from .cuda import CudaRasterizer

@@ -202,6 +202,7 @@ class CudaRasterizer:
     """
 
     name = "cuda"
+    trains_on_device = True
 
     def __init__(self, height, width):
         self.height, self.width = int(height), int(width)

@@ -19,6 +19,7 @@ class CpuRasterizer:
     """
 
     name = "cpu"
+    trains_on_device = False
 
     def __init__(self, height, width):
         self.height, self.width = int(height), int(width)
