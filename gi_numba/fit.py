@@ -7,7 +7,7 @@ rule; :mod:`gi_numba.recipes`) and runs it with the one training loop,
 :func:`gi_numba.training.train`. One iteration is
 
 1. fused forward + MSE loss + backward on the current Gaussians
-   (:meth:`~gi_numba.raster.pipeline.CpuRasterizer.loss_and_gradients`);
+   (:meth:`~gi_numba.raster.cpu_pipeline.CpuRasterizer.loss_and_gradients`);
 2. remember the parameters if this is the best PSNR so far (§4);
 3. one Adam step with the scheduled learning rate(s) (§4);
 4. pruning and growth when the schedule says so (§5);

@@ -17,11 +17,11 @@ from conftest import random_gaussians  # noqa: E402
 
 import gi_numba  # noqa: E402
 from gi_numba.encoder import qat_phase  # noqa: E402
-from gi_numba.raster import make_rasterizer  # noqa: E402
-from gi_numba.raster.cuda import CudaRasterizer  # noqa: E402
-from gi_numba.raster.pipeline import CpuRasterizer  # noqa: E402
+from gi_numba.raster import Rasterizer, make_rasterizer  # noqa: E402
+from gi_numba.raster.cuda_pipeline import CudaRasterizer  # noqa: E402
+from gi_numba.raster.cpu_pipeline import CpuRasterizer  # noqa: E402
 from gi_numba.strategy import TrainState  # noqa: E402
-from gi_numba.training import HostTraining, train  # noqa: E402
+from gi_numba.training import HostTraining, TrainingState, train  # noqa: E402
 
 
 #: Iterations of the simulated fit (it grows every iteration, halving the learning rate every 2) and of its QAT.
@@ -130,8 +130,9 @@ def compare_growth_and_pruning(seed):
     on_device = [a.copy_to_host() for a in device.live]
     on_host = (host.params, host.lam, host.optimizer.m, host.optimizer.v)
     same_state = all(np.array_equal(d, h) for d, h in zip(on_device, on_host))
+    interfaces = [isinstance(device.rasterizer, Rasterizer), isinstance(device, TrainingState)]
     return dict(same_topk=same_topk, pruned=pruned, n=(device.n_gaussians, host.n_gaussians), same_state=same_state,
-                residual_colours=compare_residual_colours(device, host, target, rng))
+                residual_colours=compare_residual_colours(device, host, target, rng), interfaces=interfaces)
 
 
 def compare_residual_colours(device, host, target, rng):

@@ -23,7 +23,7 @@ from gi_numba.bitstream.varint import pack_bits, read_varints, varints
 from gi_numba.coding import LOG_EPS, MAX_CORRELATION, YCOCG_TO_RGB
 from gi_numba.quantize import (QuantizedGaussians, QuantizedMap, _attribute_values, dequantize, initial_quantizers,
                                log_forward, log_init, lsq_backward, lsq_forward, quantize)
-from gi_numba.raster.pipeline import CpuRasterizer
+from gi_numba.raster.cpu_pipeline import CpuRasterizer
 from gi_numba.raster.reference import reference_gradients, reference_loss
 
 

@@ -159,3 +159,7 @@ def test_cuda_without_a_gpu_is_a_clear_error():
     with pytest.raises(GIError, match="needs an NVIDIA GPU"):
         make_rasterizer("cuda", 24, 40)
     assert make_rasterizer("auto", 24, 40).name == "cpu"
+
+
+def test_the_gpu_classes_are_a_rasterizer_and_a_training_state(simulated):
+    assert simulated["state"]["interfaces"] == [True, True]

@@ -274,6 +274,36 @@ def test_flipped_size_bits_with_a_fixed_crc_are_clear_errors(version):
             pass
 
 
+def _with_quantiser_float(data, field, value):
+    """``data`` with the first float32 of quantiser parameter ``field`` set to ``value``, CRC recomputed."""
+    index = 0
+    for name, count in container.QUANTIZER_FIELDS:
+        if name == field:
+            break
+        index += count
+    body = bytearray(data[:-4])
+    struct.pack_into("<f", body, container.HEADER_BYTES + 4 * index, value)
+    return with_crc(body)
+
+
+@pytest.mark.parametrize("version", [1, 3])
+@pytest.mark.parametrize("field,value,message", [
+    ("position_offset", 1e7, "far outside the image"),       # every Gaussian off the image: a black picture
+    ("position_step", -3.0, "far outside the image"),
+    ("variance_offset", 800.0, "variances outside"),         # exp overflows to infinity
+    ("variance_offset", -200.0, "variances outside"),        # every Gaussian a point
+    ("colour_step", 1e6, "colours outside"),
+], ids=["off-image", "negative-step", "overflow", "underflow", "colour"])
+def test_quantiser_parameters_no_encoder_writes_are_refused(tmp_path, version, field, value, message):
+    """Two crafted 601-byte files were decoded to an all-black PNG, one printing NumPy's overflow warning."""
+    path, out = tmp_path / "crafted.gi", tmp_path / "out.png"
+    path.write_bytes(_with_quantiser_float(valid_file(version=version), field, value))
+    for command in ("info", "decode"):
+        assert_one_error_line(gi(command, path, *(["-o", out] if command == "decode" else [])), message)
+    assert not out.exists()
+    assert bitstream.read(valid_file(version=version)).codes.n_gaussians == 120  # the file itself is valid
+
+
 #: The bound stated for the property test: with ``max_pixels = 2^16`` a file may declare at most 4 096 Gaussians.
 FUZZ_MAX_PIXELS = 1 << 16
 FUZZ_PEAK_BYTES = 2_000_000

@@ -4,9 +4,9 @@ import numba
 import numpy as np
 import pytest
 
-from conftest import random_gaussians
+from conftest import random_gaussians, random_model
 from gi_numba.raster.binning import balanced_parts, bin_gaussians, counting_sort
-from gi_numba.raster.pipeline import CpuRasterizer
+from gi_numba.raster.cpu_pipeline import CpuRasterizer
 from gi_numba.raster.project import project_gaussians, tile_grid
 from gi_numba.raster.maths import TILE, TILE_ROWS, kernel_grid_rows, tile_run
 from gi_numba.raster.reference import (reference_alpha_maps, reference_gradients, reference_loss,
@@ -220,3 +220,16 @@ def test_tile_lists_beyond_the_budget_are_a_clear_error(monkeypatch):
         CpuRasterizer(24, 40).render(params, np.zeros(3, np.float32))
     monkeypatch.setattr(binning, "MAX_ENTRIES", 18)
     assert CpuRasterizer(24, 40).render(params, np.zeros(3, np.float32)).shape == (3, 24, 40)
+
+
+def test_the_cpu_classes_are_a_rasterizer_and_a_training_state(parrots):
+    """The interfaces are declared once, as protocols (the GPU's classes: ``test_cuda.py``)."""
+    from gi_numba.raster import Rasterizer
+    from gi_numba.strategy import TrainState
+    from gi_numba.maps import IdentityMap
+    from gi_numba.training import HostTraining, TrainingState
+    rasterizer = CpuRasterizer(16, 24)
+    assert isinstance(rasterizer, Rasterizer) and not rasterizer.trains_on_device
+    params, lam = random_model(n=5, height=16, width=24)
+    state = HostTraining(TrainState.fresh(params, lam), rasterizer, parrots[:16, :24], IdentityMap())
+    assert isinstance(state, TrainingState)

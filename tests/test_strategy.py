@@ -236,7 +236,7 @@ def test_baseline_strategy_prunes_by_the_drawn_covariance_and_grows_in_its_param
 
 
 def _host_training(height, width, strategy, mapping, target):
-    from gi_numba.raster.pipeline import CpuRasterizer
+    from gi_numba.raster.cpu_pipeline import CpuRasterizer
     from gi_numba.training import HostTraining
     rasterizer = CpuRasterizer(height, width)
     rasterizer.set_target(target.transpose(2, 0, 1))

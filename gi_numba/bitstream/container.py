@@ -41,6 +41,14 @@ _CRC = struct.Struct("<I")
 HEADER_BYTES = _HEADER.size
 #: Bytes of a file around its stream records: header, quantiser parameters, stream count and CRC.
 OVERHEAD_BYTES = _HEADER.size + _QUANTIZERS.size + _COUNT.size + _CRC.size
+#: How far outside the image a decoded mean may lie, in image sizes (the larger of height and width).
+POSITION_MARGIN = 1.0
+#: The range of a decoded log-variance ``ln v``: from the log quantiser's floor ``ln(1e-6)`` (rounded down)
+#: to a standard deviation of :data:`MAX_DEVIATION` image sizes.
+MIN_LOG_VARIANCE = -14.0
+MAX_DEVIATION = 64.0
+#: The range of a decoded colour value (RGB, or Y, Co, Cg), around the ``[0, 1]`` of a sigmoid colour.
+COLOUR_RANGE = (-2.0, 3.0)
 
 
 @dataclass
@@ -216,6 +224,7 @@ def _parse(body, max_pixels):
     if pos != len(body):
         raise CorruptFile("file is damaged (unexpected trailing bytes)")
     codes = _codes_from_columns(columns, bits, quantizers)
+    check_decoded_values(codes, header.height, header.width)
     return DecodedFile(header.height, header.width, header.channels, codes, infos, OVERHEAD_BYTES)
 
 
@@ -238,6 +247,24 @@ def _codes_from_columns(columns, bits, quantizers):
         if values.size and (values.min() < 0 or values.max() > 2 ** bits[role] - 1):
             raise CorruptFile("file is damaged (code out of range)")
     return QuantizedGaussians(quantizers, _stacked(x, y), _stacked(a, c), _stacked(b), _stacked(red, green, blue))
+
+
+def check_decoded_values(codes: QuantizedGaussians, height: int, width: int):
+    """Refuse quantiser parameters that decode the file's codes to values no encoder writes (docs/format.md,
+    "What a reader checks"): means more than :data:`POSITION_MARGIN` image sizes outside the image,
+    log-variances outside ``[MIN_LOG_VARIANCE, ln((MAX_DEVIATION x size)^2)]`` (checked before anything is
+    exponentiated, so nothing overflows), colour values outside :data:`COLOUR_RANGE`."""
+    q, size = codes.quantizers, max(height, width)
+    margin = POSITION_MARGIN * size
+    x, y = (codes.position[:, axis] * q.position_step[axis] + q.position_offset[axis] for axis in (0, 1))
+    if x.size and (x.min() < -margin or x.max() > width + margin or y.min() < -margin or y.max() > height + margin):
+        raise CorruptFile("file is damaged (Gaussians far outside the image)")
+    logs = codes.variance * q.variance_step + q.variance_offset
+    if logs.size and (logs.min() < MIN_LOG_VARIANCE or logs.max() > 2.0 * np.log(MAX_DEVIATION * size)):
+        raise CorruptFile("file is damaged (variances outside the range an encoder writes)")
+    colours = codes.colour * q.colour_step + q.colour_offset
+    if colours.size and (colours.min() < COLOUR_RANGE[0] or colours.max() > COLOUR_RANGE[1]):
+        raise CorruptFile("file is damaged (colours outside the range an encoder writes)")
 
 
 def _stacked(*columns):

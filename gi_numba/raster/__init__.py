@@ -7,8 +7,8 @@ does all three steps on the device). :mod:`.reference` is the slow dense
 NumPy renderer the kernels are tested against; :mod:`.maths` holds the
 formulas all of them share; :mod:`.window` renders a window of an image.
 
-Both backends' rasterisers (:class:`~.pipeline.CpuRasterizer`,
-:class:`~.cuda.CudaRasterizer`) are a :class:`Rasterizer`, on host arrays.
+Both backends' rasterisers (:class:`~.cpu_pipeline.CpuRasterizer`,
+:class:`~.cuda_pipeline.CudaRasterizer`) are a :class:`Rasterizer`, on host arrays.
 Inside, both run the same three steps with twin functions of the same
 names: projection, binning into tile lists (:class:`~.binning.TileLists` on
 the host, :class:`~.cuda_binning.DeviceTiles` on the device, each passed
@@ -23,7 +23,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from ..errors import GIError
-from .pipeline import CpuRasterizer
+from .cpu_pipeline import CpuRasterizer
 
 BACKENDS = ("auto", "cpu", "cuda")
 
@@ -77,6 +77,6 @@ def resolve_backend(backend):
 def make_rasterizer(backend, height, width) -> Rasterizer:
     """A rasteriser for an ``height x width`` canvas on the named backend."""
     if resolve_backend(backend) == "cuda":
-        from .cuda import CudaRasterizer
+        from .cuda_pipeline import CudaRasterizer
         return CudaRasterizer(height, width)
     return CpuRasterizer(height, width)
