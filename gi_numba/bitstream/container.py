@@ -223,8 +223,7 @@ def _parse(body, max_pixels):
         infos.append(StreamInfo(names[index], model.name, pos - start))
     if pos != len(body):
         raise CorruptFile("file is damaged (unexpected trailing bytes)")
-    codes = _codes_from_columns(columns, bits, quantizers)
-    check_decoded_values(codes, header.height, header.width)
+    codes = _codes_from_columns(columns, bits, quantizers, header.height, header.width)
     return DecodedFile(header.height, header.width, header.channels, codes, infos, OVERHEAD_BYTES)
 
 
@@ -238,33 +237,48 @@ def _read_quantizers(body, bits, version):
                            version=version)
 
 
-def _codes_from_columns(columns, bits, quantizers):
+def _codes_from_columns(columns, bits, quantizers, height, width):
+    """The :class:`QuantizedGaussians` of the decoded stream ``columns``, each code checked against its bit
+    depth (the cumulative ``y`` too) and its value against :func:`check_decoded_values`."""
     dy, x, a, c, b, red, green, blue = columns
     y = np.cumsum(dy)
-    limits = [(y, "position"), (x, "position"), (a, "variance"), (c, "variance"), (b, "covariance"),
-              (red, "colour"), (green, "colour"), (blue, "colour")]
-    for values, role in limits:
-        if values.size and (values.min() < 0 or values.max() > 2 ** bits[role] - 1):
-            raise CorruptFile("file is damaged (code out of range)")
-    return QuantizedGaussians(quantizers, _stacked(x, y), _stacked(a, c), _stacked(b), _stacked(red, green, blue))
+    roles = dict(position=(x, y), variance=(a, c), covariance=(b,), colour=(red, green, blue))
+    if y.size:
+        extremes = {role: (np.array([column.min() for column in group]), np.array([column.max() for column in group]))
+                    for role, group in roles.items()}
+        for role, (low, high) in extremes.items():
+            if low.min() < 0 or high.max() > 2 ** bits[role] - 1:
+                raise CorruptFile("file is damaged (code out of range)")
+        check_decoded_values(extremes, quantizers, height, width)
+    return QuantizedGaussians(quantizers, *(_stacked(*group) for group in roles.values()))
 
 
-def check_decoded_values(codes: QuantizedGaussians, height: int, width: int):
-    """Refuse quantiser parameters that decode the file's codes to values no encoder writes (docs/format.md,
+def check_decoded_values(extremes: dict, q: QuantizerParams, height: int, width: int):
+    """Refuse quantiser parameters that decode a file's codes to values no encoder writes (docs/format.md,
     "What a reader checks"): means more than :data:`POSITION_MARGIN` image sizes outside the image,
     log-variances outside ``[MIN_LOG_VARIANCE, ln((MAX_DEVIATION x size)^2)]`` (checked before anything is
-    exponentiated, so nothing overflows), colour values outside :data:`COLOUR_RANGE`."""
-    q, size = codes.quantizers, max(height, width)
+    exponentiated, so nothing overflows), colour values outside :data:`COLOUR_RANGE`.
+
+    ``extremes`` holds, by role, each column's smallest and largest code: a value is
+    ``code * step + offset``, monotonic in the code, so the extremes of the values come from them.
+    """
+    size = max(height, width)
     margin = POSITION_MARGIN * size
-    x, y = (codes.position[:, axis] * q.position_step[axis] + q.position_offset[axis] for axis in (0, 1))
-    if x.size and (x.min() < -margin or x.max() > width + margin or y.min() < -margin or y.max() > height + margin):
+    low, high = _value_range(extremes["position"], q.position_step, q.position_offset)
+    if low.min() < -margin or high[0] > width + margin or high[1] > height + margin:
         raise CorruptFile("file is damaged (Gaussians far outside the image)")
-    logs = codes.variance * q.variance_step + q.variance_offset
-    if logs.size and (logs.min() < MIN_LOG_VARIANCE or logs.max() > 2.0 * np.log(MAX_DEVIATION * size)):
+    low, high = _value_range(extremes["variance"], q.variance_step, q.variance_offset)
+    if low.min() < MIN_LOG_VARIANCE or high.max() > 2.0 * np.log(MAX_DEVIATION * size):
         raise CorruptFile("file is damaged (variances outside the range an encoder writes)")
-    colours = codes.colour * q.colour_step + q.colour_offset
-    if colours.size and (colours.min() < COLOUR_RANGE[0] or colours.max() > COLOUR_RANGE[1]):
+    low, high = _value_range(extremes["colour"], q.colour_step, q.colour_offset)
+    if low.min() < COLOUR_RANGE[0] or high.max() > COLOUR_RANGE[1]:
         raise CorruptFile("file is damaged (colours outside the range an encoder writes)")
+
+
+def _value_range(extremes, step, offset):
+    """Each column's smallest and largest ``code * step + offset`` from its smallest and largest code."""
+    first, last = extremes[0] * step + offset, extremes[1] * step + offset
+    return np.minimum(first, last), np.maximum(first, last)
 
 
 def _stacked(*columns):
