@@ -1,4 +1,4 @@
-"""Image codec, the public API: ``compress(image, N) -> bytes`` and ``decompress(bytes) -> image`` (ALGORITHM.md §6).
+"""Image codec, the public API: ``compress(image, N) -> bytes``, ``decompress(bytes) -> image`` (docs/algorithm.md §6).
 
 - :func:`compress` (:mod:`gi_numba.encoder`): warm-up fit, quantisation-aware
   training, quantisation and rate-distortion optimised codes, the ``.gi`` file;

@@ -1,4 +1,4 @@
-"""Codings: which numbers of a Gaussian a file quantises, and how they draw (ALGORITHM.md §6; docs/format.md).
+"""Codings: which numbers of a Gaussian a file quantises, and how they draw (docs/algorithm.md §6; docs/format.md).
 
 A coding names the attributes a file quantises — always four, in the roles
 ``position``, ``variance``, ``covariance`` and ``colour`` and in that order,
@@ -102,7 +102,7 @@ class Coding:
 
 
 class PaperCoding(Coding):
-    """ALGORITHM.md §6: positions, log-variances, ``b'`` and RGB colour, as they are drawn."""
+    """docs/algorithm.md §6: positions, log-variances, ``b'`` and RGB colour, as they are drawn."""
 
     name = "paper"
     attributes = (Attribute("position", "lsq", BITS["position"], ("dy", "x")),

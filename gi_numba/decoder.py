@@ -1,4 +1,4 @@
-"""The decoder: ``.gi`` bytes to an image (ALGORITHM.md §6.3; docs/format.md).
+"""The decoder: ``.gi`` bytes to an image (docs/algorithm.md §6.3; docs/format.md).
 
 Decoding needs nothing but the bytes: parse (:func:`gi_numba.bitstream.read`),
 de-quantise (:func:`gi_numba.quantize.dequantize`), render.

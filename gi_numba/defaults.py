@@ -1,4 +1,4 @@
-"""The method's numbers, each defined once (ALGORITHM.md §4-§6): the library, the codec, the batch runner and
+"""The method's numbers, each defined once (docs/algorithm.md §4-§6): the library, the codec, the batch runner and
 the command line all import them from here.
 """
 

@@ -1,4 +1,4 @@
-"""The encoder: an image to a ``.gi`` file with ``N`` Gaussians (ALGORITHM.md §6; docs/recipes.md).
+"""The encoder: an image to a ``.gi`` file with ``N`` Gaussians (docs/algorithm.md §6; docs/recipes.md).
 
 :func:`compress` follows the paper's Figure 2, read top to bottom:
 
@@ -84,7 +84,7 @@ def compress(image, n_gaussians: int, iterations=None, qat_iterations=None, seed
 
     The ``recipe`` (:mod:`gi_numba.recipes`) says how the ``iterations``
     (default: its own) are spent (:meth:`~gi_numba.recipes.Recipe.encode_phases`):
-    ``"paper"`` (ALGORITHM.md §6 exactly) fits for ``iterations`` and then runs
+    ``"paper"`` (docs/algorithm.md §6 exactly) fits for ``iterations`` and then runs
     ``qat_iterations`` (default ``0.2 * iterations``) of quantisation-aware
     training; the default recipe is one pass, QAT the last ``qat_iterations``
     (default a tenth) of the ``iterations``. ``qat_iterations=0`` skips QAT
@@ -225,7 +225,7 @@ def rate_distortion_cost(codes, target, lmbda, backend="cpu") -> float:
 
 
 def qat_phase(warm, iterations, lr, bits=None, version=1, lmbda=0.0, name="QAT") -> Phase:
-    """Quantisation-aware training from the warm-up model ``warm`` (ALGORITHM.md §6.2) as a phase.
+    """Quantisation-aware training from the warm-up model ``warm`` (docs/algorithm.md §6.2) as a phase.
 
     The learning rate stays at ``lr``, the warm-up's last; the strategy
     prunes but never grows (:class:`~gi_numba.strategy.PruneStrategy`); the map draws the de-quantised attributes

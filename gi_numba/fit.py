@@ -1,4 +1,4 @@
-"""Fitting an image: the representation phase of training (ALGORITHM.md §2-§5).
+"""Fitting an image: the representation phase of training (docs/algorithm.md §2-§5).
 
 :func:`fit` turns its options into :class:`FitSettings`, builds the phase
 (:func:`representation_phase`: the recipe's iterations, learning rates and
@@ -114,7 +114,7 @@ def fit(image, n_gaussians, iterations=None, seed=0, *, recipe=None, seconds=Non
     ``image`` is a path or an ``(H, W)``/``(H, W, C)`` array (uint8, uint16, or
     float in ``[0, 1]``). ``recipe`` is ``"fast"`` (the default for GI++: the
     paper's quality in a fraction of its time, stopping once converged) or
-    ``"paper"`` (ALGORITHM.md §4-§5 exactly, 50 000 iterations); see
+    ``"paper"`` (docs/algorithm.md §4-§5 exactly, 50 000 iterations); see
     :mod:`gi_numba.recipes`. ``iterations`` defaults to the recipe's;
     ``seconds`` stops after that much wall-clock time (the result then
     depends on the machine) and ``psnr`` once the training PSNR reaches it.
@@ -122,7 +122,7 @@ def fit(image, n_gaussians, iterations=None, seed=0, *, recipe=None, seconds=Non
     ``progress_every`` iterations. Ctrl-C stops early and returns the best
     state so far (``model.stats["interrupted"]`` is then true).
     ``sigmoid_colours`` trains colours as logits drawn through a sigmoid (the
-    compression warm-up, ALGORITHM.md §6); the model then holds the logits.
+    compression warm-up, docs/algorithm.md §6); the model then holds the logits.
     ``snapshots`` is a :class:`~gi_numba.snapshots.Snapshots` that draws the
     fit at the iterations it chooses. ``model`` picks the parameterisation:
     ``"gi++"`` (default), or the GaussianImage baselines ``"gi-cholesky"`` and

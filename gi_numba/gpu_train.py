@@ -1,4 +1,4 @@
-"""A training state kept on a CUDA device (ALGORITHM.md §4-§5).
+"""A training state kept on a CUDA device (docs/algorithm.md §4-§5).
 
 :class:`DeviceTrainState` is the GPU twin of
 :class:`gi_numba.training.HostTraining`: the one loop,
@@ -270,7 +270,7 @@ class DeviceTrainState:
         return tuple(array.copy_to_host() for array in self.live[:2])
 
     def step(self, lr, iteration):
-        """One Adam step (ALGORITHM.md §4) with learning rate ``lr`` (one, or one per column)."""
+        """One Adam step (docs/algorithm.md §4) with learning rate ``lr`` (one, or one per column)."""
         adam = self.adam
         adam.step_count += 1
         params, _, m, v = self.live

@@ -1,4 +1,4 @@
-"""Reading images into ``[0, 1]`` float RGB and writing 8-bit PNGs (ALGORITHM.md §1).
+"""Reading images into ``[0, 1]`` float RGB and writing 8-bit PNGs (docs/algorithm.md §1).
 
 Conventions, applied to every input:
 

@@ -1,4 +1,4 @@
-"""Column layout of the parameter array (ALGORITHM.md §1).
+"""Column layout of the parameter array (docs/algorithm.md §1).
 
 All trainable numbers of ``N`` Gaussians live in one ``(N, 8)`` float32 array,
 one row per Gaussian, so the optimiser, growth and pruning treat a Gaussian as
@@ -25,7 +25,7 @@ TRIPLE_COV_XY = slice(1, 2)
 
 
 def filtered_covariances(params, lam):
-    """``(N, 3)`` float64 covariances with the CAF filter added, ``S' = S + lam I`` (ALGORITHM.md §1)."""
+    """``(N, 3)`` float64 covariances with the CAF filter added, ``S' = S + lam I`` (docs/algorithm.md §1)."""
     cov = params[:, COV].astype(np.float64)
     for column in TRIPLE_VARIANCES:
         cov[:, column] += lam

@@ -1,4 +1,4 @@
-"""Parameter maps: from the numbers training changes to the Gaussians the rasteriser draws (ALGORITHM.md §1, §6).
+"""Parameter maps: from the numbers training changes to the Gaussians the rasteriser draws (docs/algorithm.md §1, §6).
 
 A phase of training (:class:`gi_numba.training.Phase`) trains some numbers
 and draws others. A *map* is the differentiable function between them, with
@@ -72,7 +72,7 @@ class IdentityMap(Map):
 
 
 class SigmoidColourMap(Map):
-    """Compression warm-up: colours are trained as logits and drawn as ``sigmoid(logit)`` (ALGORITHM.md §1)."""
+    """Compression warm-up: colours are trained as logits and drawn as ``sigmoid(logit)`` (docs/algorithm.md §1)."""
 
     def forward(self, params, lam):
         drawn = params.copy()

@@ -1,4 +1,4 @@
-"""The fitted representation: :class:`GaussianImage` and its ``.npz`` checkpoint (ALGORITHM.md §1).
+"""The fitted representation: :class:`GaussianImage` and its ``.npz`` checkpoint (docs/algorithm.md §1).
 
 Checkpoint format (a NumPy ``.npz`` archive, written atomically):
 
@@ -47,7 +47,7 @@ class GaussianImage:
 
     ``params`` is ``(N, 8)`` float32 in the layout of :mod:`gi_numba.layout`;
     ``lam`` the per-Gaussian CAF filter variance, so the covariance used for
-    rendering is ``S + lam * I`` (ALGORITHM.md §1).
+    rendering is ``S + lam * I`` (docs/algorithm.md §1).
     """
 
     params: np.ndarray
@@ -93,7 +93,7 @@ class GaussianImage:
         """Parameters (with the filter folded in) for rendering at ``height x width``.
 
         The representation is continuous: means scale with the size, and each
-        covariance with the square of it (ALGORITHM.md §1, "decoding at another scale").
+        covariance with the square of it (docs/algorithm.md §1, "decoding at another scale").
         Tutorial: step 9 of docs/tutorial.md.
         """
         sx, sy = width / self.width, height / self.height

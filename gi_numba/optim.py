@@ -1,4 +1,4 @@
-"""Adam and Adan, written out by hand (ALGORITHM.md §4 and its GaussianImage paragraph).
+"""Adam and Adan, written out by hand (docs/algorithm.md §4 and its GaussianImage paragraph).
 
 An optimiser's state is a few arrays shaped like the ``(N, 8)`` parameters,
 named in its ``ROW_STATE``, so growth and pruning add or remove a Gaussian's
@@ -19,7 +19,7 @@ _FASTMATH = {"nsz", "arcp", "contract", "reassoc", "afn"}  # no "nnan"/"ninf": N
 
 @numba.njit(cache=True, inline="always", error_model="numpy", fastmath=_FASTMATH)
 def adam_update(p, g, m, v, step_size, inv_sqrt_bias2, beta1, beta2, rest1, rest2, eps):
-    """Adam's update of one value: new ``(p, m, v)`` (ALGORITHM.md §4).
+    """Adam's update of one value: new ``(p, m, v)`` (docs/algorithm.md §4).
 
     ``step_size = lr / (1 - beta1^t)``, ``inv_sqrt_bias2 = 1 / sqrt(1 - beta2^t)``
     and ``rest1, rest2 = 1 - beta1, 1 - beta2``, all float32. The CPU loop
@@ -77,7 +77,7 @@ def column_rates(lr, n_columns):
 
 @dataclass
 class Adam:
-    """Adam with ``beta1 = 0.9, beta2 = 0.999, eps = 1e-15`` (ALGORITHM.md §4).
+    """Adam with ``beta1 = 0.9, beta2 = 0.999, eps = 1e-15`` (docs/algorithm.md §4).
 
     ``m`` and ``v`` are the first and second moments, shaped like the parameters.
     Tutorial: step 4 of docs/tutorial.md writes it by hand and compares.
@@ -173,13 +173,13 @@ OPTIMIZERS = {"adam": Adam, "adan": Adan}
 
 
 def step_decay(base_lr, iteration, every, factor=0.5):
-    """Learning rate ``base_lr * factor ** (iteration // every)`` (ALGORITHM.md §4)."""
+    """Learning rate ``base_lr * factor ** (iteration // every)`` (docs/algorithm.md §4)."""
     return base_lr * factor ** (iteration // every)
 
 
 @dataclass(frozen=True)
 class Constant:
-    """A learning rate that never changes (quantisation-aware training, ALGORITHM.md §6)."""
+    """A learning rate that never changes (quantisation-aware training, docs/algorithm.md §6)."""
 
     def __call__(self, lr, iteration):
         return lr
@@ -187,7 +187,7 @@ class Constant:
 
 @dataclass(frozen=True)
 class StepDecay:
-    """The paper's schedule: ``lr`` halves every ``every`` iterations (ALGORITHM.md §4)."""
+    """The paper's schedule: ``lr`` halves every ``every`` iterations (docs/algorithm.md §4)."""
 
     every: int
 

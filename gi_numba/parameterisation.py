@@ -1,8 +1,8 @@
 """How each Gaussian's 8 trained numbers become the mean, covariance and colour the rasteriser draws.
 
-GaussianImage++ trains the drawn numbers themselves (ALGORITHM.md §1):
+GaussianImage++ trains the drawn numbers themselves (docs/algorithm.md §1):
 means in pixels and the covariance ``(a, b, c)`` directly. GaussianImage, the
-baseline (ALGORITHM.md, last section), trains other numbers:
+baseline (docs/algorithm.md, last section), trains other numbers:
 
 =================  ============================================  =====================================
 model              trained ``(t1..t5)`` of columns 0-4            drawn mean and covariance
@@ -32,7 +32,7 @@ from .defaults import LR
 from .errors import GIError
 from .layout import COLOUR, COV, MEAN, N_PARAMS
 
-#: Covariance offset of grown GI++ Gaussians (and of all of them when CAF is off): ALGORITHM.md §5.
+#: Covariance offset of grown GI++ Gaussians (and of all of them when CAF is off): docs/algorithm.md §5.
 GROWTH_COV_OFFSET = np.array([0.5, 0.0, 0.5], np.float32)
 
 
@@ -43,7 +43,7 @@ def positive_definite(cov, lam=0.0):
 
 
 def sigmoid(x):
-    """``1 / (1 + exp(-x))`` in the precision of ``x``: colours trained as logits (ALGORITHM.md §1, §6)."""
+    """``1 / (1 + exp(-x))`` in the precision of ``x``: colours trained as logits (docs/algorithm.md §1, §6)."""
     return 1.0 / (1.0 + np.exp(-x))
 
 

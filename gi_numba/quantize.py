@@ -1,4 +1,4 @@
-"""Quantisation of the Gaussians' attributes, with straight-through gradients (ALGORITHM.md §6).
+"""Quantisation of the Gaussians' attributes, with straight-through gradients (docs/algorithm.md §6).
 
 What is quantised is the file's coding (:mod:`gi_numba.coding`). Per
 attribute, in the paper's coding (a version-1 file):
@@ -91,7 +91,7 @@ def _attribute_values(params, lam, coding):
 
 
 def initial_quantizers(params, lam, bits=None, version=1):
-    """Quantiser parameters initialised from the data (ALGORITHM.md §6), for a file of ``version``."""
+    """Quantiser parameters initialised from the data (docs/algorithm.md §6), for a file of ``version``."""
     coding = format_of(version).coding
     bits = dict(coding.default_bits, **(bits or {}))
     values = _attribute_values(params, lam, coding)

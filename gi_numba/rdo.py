@@ -2,7 +2,7 @@
 "Codes chosen for the file").
 
 Quantisation-aware training ends with every value rounded to its nearest
-code (ALGORITHM.md §6.3), which is the code of least distortion for that
+code (docs/algorithm.md §6.3), which is the code of least distortion for that
 value alone but not the code of least ``D + lambda R`` for the file: a
 neighbouring code may draw the image almost as well and cost fewer bits (its
 stream uses it more often), and the Gaussians' errors do not add up
@@ -14,7 +14,7 @@ sweeps repeat while they change anything, up to the number asked for.
 
 ``D`` is measured exactly as the decoder draws (the unclamped sum of every
 Gaussian's ``colour x alpha`` over its tile box and ``alpha >= 1/255``
-ellipse, ALGORITHM.md §2-§3, then clamped to ``[0, 1]``), in float64 with the
+ellipse, docs/algorithm.md §2-§3, then clamped to ``[0, 1]``), in float64 with the
 library ``exp``, on a running sum that each accepted move updates in the
 pixels it touches. ``R`` changes as the writer's model would see it: moving
 one symbol of an entropy-coded stream from ``q`` to ``q'`` changes its

@@ -3,7 +3,7 @@
 A recipe says how a GaussianImage++ fit trains, given its budget of ``N``
 Gaussians: how many iterations when none are asked for, the learning rate of
 each attribute and its schedule, how densification is paced, and when the fit
-may stop early. :data:`PAPER` is ALGORITHM.md §4-§5 exactly (same seed, same
+may stop early. :data:`PAPER` is docs/algorithm.md §4-§5 exactly (same seed, same
 bits as before recipes existed). :data:`FAST` is the best we measured for a
 user waiting at the terminal (benchmarks/bench_recipes.py, docs/recipes.md).
 """
@@ -179,7 +179,7 @@ class Recipe:
         return None if until is None else int(until * iterations)
 
 
-#: ALGORITHM.md §4-§5: lr 0.018 for everything, halved at 40% and 80% of 50 000
+#: docs/algorithm.md §4-§5: lr 0.018 for everything, halved at 40% and 80% of 50 000
 #: iterations; growth every 5 000 iterations; no early stop.
 PAPER = Recipe("paper")
 

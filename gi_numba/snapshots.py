@@ -7,7 +7,7 @@ it writes, all as PNG into its folder:
 
 - ``render-ITER.png``: the clamped render;
 - ``error-ITER.png``: the L1 error ``sum_c |render - target|`` the growth
-  step ranks pixels by (ALGORITHM.md §5), scaled so that 1 is white;
+  step ranks pixels by (docs/algorithm.md §5), scaled so that 1 is white;
 - ``centres-ITER.png``: the target, darkened, with each Gaussian's centre as
   a red dot: where densification put them.
 

@@ -1,4 +1,4 @@
-"""The training loop, once for every phase and every backend (ALGORITHM.md §2-§6).
+"""The training loop, once for every phase and every backend (docs/algorithm.md §2-§6).
 
 A :class:`Phase` says what to train and for how long: its iterations, its
 learning rate and decay, the strategy that prunes and grows, and the

@@ -17,7 +17,7 @@ from gi_numba.training import StopRule
 
 
 def test_the_paper_recipe_is_the_papers_schedule():
-    """ALGORITHM.md §4-§5: 50 000 iterations, lr 0.018 halved at 20 000 and 40 000, growth every 5 000."""
+    """docs/algorithm.md §4-§5: 50 000 iterations, lr 0.018 halved at 20 000 and 40 000, growth every 5 000."""
     settings = FitSettings(5000, recipe="paper")
     phase = representation_phase(settings, 512, 768)
     assert settings.iterations == 50_000 and phase.lr == 0.018

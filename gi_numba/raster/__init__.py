@@ -1,4 +1,4 @@
-"""Rasterisation backends (ALGORITHM.md §2-§3).
+"""Rasterisation backends (docs/algorithm.md §2-§3).
 
 Three plain steps, each in its own module: :mod:`.project` (conic and tile
 box of every Gaussian), :mod:`.binning` (per-tile Gaussian lists) and the

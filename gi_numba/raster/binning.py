@@ -1,4 +1,4 @@
-"""Tile intersection: which Gaussians each kernel tile must visit (ALGORITHM.md §2).
+"""Tile intersection: which Gaussians each kernel tile must visit (docs/algorithm.md §2).
 
 A Gaussian is drawn only in the 16x16 tiles of its 3-sigma box, and there
 only where its ellipse ``alpha >= 1/255`` reaches: the box is a square

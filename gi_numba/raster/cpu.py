@@ -1,4 +1,4 @@
-"""CPU rasteriser: forward and fused forward+loss+backward tile kernels (ALGORITHM.md §2-§3).
+"""CPU rasteriser: forward and fused forward+loss+backward tile kernels (docs/algorithm.md §2-§3).
 
 Work is Gaussian-major inside each kernel tile of 16 columns by
 :data:`~gi_numba.raster.maths.TILE_ROWS` (32) rows. Binning lists a Gaussian
@@ -9,7 +9,7 @@ column offset (:func:`~gi_numba.raster.maths.sigma_in_row`), so one row of 16
 pixels is one 16-wide vector of plain float32 arithmetic, including the
 polynomial :func:`~gi_numba.raster.maths.exp_sixteenfold`. The conic is
 pre-scaled by ``-1/16`` so the exponent comes out as ``u = -sigma/16``, the
-polynomial's own argument; ALGORITHM.md §2's tests (``sigma >= 0``,
+polynomial's own argument; docs/algorithm.md §2's tests (``sigma >= 0``,
 ``sigma <= ln 255``) inside the loop decide which terms count.
 
 The tile's colour sums live in one flat buffer (red, green, blue planes of
@@ -181,7 +181,7 @@ def _write_tile(acc, x0, y0, height, width, image):
 
 @numba.njit(parallel=True, cache=True, fastmath=_FASTMATH)
 def render_forward(params, conic, tiles, n_tiles_x, scratch, image):
-    """Render the clamped image ``(3, H, W)`` into ``image`` (ALGORITHM.md §2; tutorial step 2).
+    """Render the clamped image ``(3, H, W)`` into ``image`` (docs/algorithm.md §2; tutorial step 2).
 
     ``tiles`` are the :class:`~.binning.TileLists` of the Gaussians; ``scratch``
     is a :class:`TileScratch`, whose chunk count sets the parallelism.
@@ -225,7 +225,7 @@ def _loss_gradient_tile(acc, target, rows, cols, scale, grad_out):
     """Fill ``grad_out = dL/d(out)`` for one tile and return its squared error (float64).
 
     ``L = mean((clamp(out) - target)^2)``, pixel by pixel :func:`~.maths.clamped_error`
-    (ALGORITHM.md §3). Only the tile's first ``rows x cols`` pixels lie in the
+    (docs/algorithm.md §3). Only the tile's first ``rows x cols`` pixels lie in the
     image; the others get zero. A whole tile is one flat vector loop over its
     1536 values.
     """
@@ -249,7 +249,7 @@ def _loss_gradient_tile(acc, target, rows, cols, scale, grad_out):
 @numba.njit(cache=True, fastmath=_FASTMATH)
 def _backward_tile(params, conic, entry_gaussian, entry_slot, entry_rows, first, last, x0, y0, cols, rows,
                    grad_out, alpha, partials):
-    """Per-entry gradient partials ``(mx, my, A, B, C, r, g, b)`` of one tile (ALGORITHM.md §3).
+    """Per-entry gradient partials ``(mx, my, A, B, C, r, g, b)`` of one tile (docs/algorithm.md §3).
 
     Each entry sums :func:`~.maths.pixel_gradient_terms` over its pixels, then
     applies its conic once (:func:`~.maths.store_partials`). An entry's rows
@@ -285,7 +285,7 @@ def _backward_tile(params, conic, entry_gaussian, entry_slot, entry_rows, first,
 
 @numba.njit(parallel=True, cache=True, fastmath=_FASTMATH)
 def render_loss_backward(params, conic, tiles, target_tiles, height, width, n_tiles_x, scratch, partials):
-    """Fused forward, MSE loss and backward over all tiles (ALGORITHM.md §2-§3; tutorial step 3).
+    """Fused forward, MSE loss and backward over all tiles (docs/algorithm.md §2-§3; tutorial step 3).
 
     ``tiles`` are the :class:`~.binning.TileLists` of the Gaussians and
     ``target_tiles`` the target image from :func:`image_to_tiles`. Writes

@@ -1,4 +1,4 @@
-"""The CPU rasterisation pipeline: project -> bin -> rasterise (ALGORITHM.md §2-§3).
+"""The CPU rasterisation pipeline: project -> bin -> rasterise (docs/algorithm.md §2-§3).
 
 :class:`CpuRasterizer` strings the three plain steps together and keeps the
 work buffers between calls, so a training step allocates almost nothing.

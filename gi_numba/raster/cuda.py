@@ -1,4 +1,4 @@
-"""CUDA rasterisation kernels: project -> bin -> rasterise as ``numba.cuda`` kernels (ALGORITHM.md §2-§3).
+"""CUDA rasterisation kernels: project -> bin -> rasterise as ``numba.cuda`` kernels (docs/algorithm.md §2-§3).
 
 The same three steps as the CPU backend, each in its own module as there,
 with the same formulas: every per-Gaussian formula is :mod:`.maths`'s Python
@@ -93,7 +93,7 @@ def _forward_kernel(params, conic, tile_start, entry_gaussian, n_tiles_x, image)
 
 @cuda.jit(device=True)
 def _entry_partials(params, conic, ellipse, box, entry_gaussian, entry_slot, e, x0, y0, grad_out, partials):
-    """Gradient partials ``(mx, my, A, B, C, r, g, b)`` of entry ``e`` over its tile (ALGORITHM.md §3).
+    """Gradient partials ``(mx, my, A, B, C, r, g, b)`` of entry ``e`` over its tile (docs/algorithm.md §3).
 
     The same sums (:func:`~.maths.pixel_gradient_terms`, then
     :func:`~.maths.store_partials`), in the same pixel order, as the CPU's ``_backward_tile``.
@@ -127,7 +127,7 @@ def _entry_partials(params, conic, ellipse, box, entry_gaussian, entry_slot, e, 
 @cuda.jit
 def _fused_kernel(params, conic, ellipse, box, tile_start, entry_gaussian, entry_slot, target, n_tiles_x, scale,
                   partials, tile_sse):
-    """Forward, MSE loss and per-entry backward partials of one tile per block (ALGORITHM.md §2-§3)."""
+    """Forward, MSE loss and per-entry backward partials of one tile per block (docs/algorithm.md §2-§3)."""
     batch = cuda.shared.array((_THREADS, 8), np.float32)
     grad_out = cuda.shared.array((3, _THREADS), np.float32)
     pixel_sse = cuda.shared.array(_THREADS, np.float32)
@@ -166,13 +166,13 @@ def _reduce_kernel(partials, gaussian_start, conic, grads):
 
 
 def render_forward(params, projection, tiles, n_tiles_x, image):
-    """Render the clamped image into the device ``image`` ``(3, H, W)`` (ALGORITHM.md §2), as the CPU's twin."""
+    """Render the clamped image into the device ``image`` ``(3, H, W)`` (docs/algorithm.md §2), as the CPU's twin."""
     _forward_kernel[tiles.tile_start.shape[0] - 1, _THREADS](params, projection.conic, tiles.tile_start,
                                                                tiles.entry_gaussian, n_tiles_x, image)
 
 
 def render_loss_backward(params, projection, tiles, target, n_tiles_x, partials, tile_sse):
-    """Fused forward, MSE loss and per-entry partials (ALGORITHM.md §2-§3), as the CPU's twin.
+    """Fused forward, MSE loss and per-entry partials (docs/algorithm.md §2-§3), as the CPU's twin.
 
     Writes each tile's squared error to ``tile_sse`` and each entry's 8
     partials to its slot of ``partials``.

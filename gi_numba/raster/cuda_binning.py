@@ -1,4 +1,4 @@
-"""CUDA tile binning (ALGORITHM.md §2): the same per-tile lists as the CPU's :func:`~.binning.bin_gaussians`.
+"""CUDA tile binning (docs/algorithm.md §2): the same per-tile lists as the CPU's :func:`~.binning.bin_gaussians`.
 
 Exclusive scans of the per-Gaussian and per-tile counts
 (:func:`~.cuda_device.exclusive_scan`), an atomic scatter of each Gaussian

@@ -1,4 +1,4 @@
-"""The CUDA rasterisation pipeline: project -> bin -> rasterise on the device (ALGORITHM.md §2-§3).
+"""The CUDA rasterisation pipeline: project -> bin -> rasterise on the device (docs/algorithm.md §2-§3).
 
 :class:`CudaRasterizer` strings the three steps together (:mod:`.cuda_project`,
 :mod:`.cuda_binning`, the kernels of :mod:`.cuda`) as

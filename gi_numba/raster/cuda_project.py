@@ -1,4 +1,4 @@
-"""CUDA projection (ALGORITHM.md §2): one thread per Gaussian, as :func:`~.project.project_gaussians`.
+"""CUDA projection (docs/algorithm.md §2): one thread per Gaussian, as :func:`~.project.project_gaussians`.
 
 Each thread computes its Gaussian's conic, ellipse extent and tile box with
 :func:`~.maths.project_one` compiled for the device, and counts the tiles of

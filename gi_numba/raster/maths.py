@@ -1,4 +1,4 @@
-"""Per-Gaussian formulas shared by every backend (ALGORITHM.md §2-§3).
+"""Per-Gaussian formulas shared by every backend (docs/algorithm.md §2-§3).
 
 Each function is a small ``@njit`` scalar function, so the CPU kernels inline
 it and the CUDA kernels can call it as a device function: a formula lives in
@@ -14,7 +14,7 @@ import numpy as np
 SIGMA_CUTOFF = math.log(255.0)
 
 #: Gaussians are culled to ``TILE x TILE`` tiles: each is drawn only in the
-#: tiles of its 3-sigma box (ALGORITHM.md §2).
+#: tiles of its 3-sigma box (docs/algorithm.md §2).
 TILE = 16
 
 #: The rasterising kernels work on tiles ``TILE`` columns wide (one 16-wide
@@ -76,7 +76,7 @@ def fast_exp(x):
 
 @numba.njit(**_inline)
 def filtered_covariance(a, b, c, lam):
-    """The CAF-filtered covariance ``S' = S + lam * I2`` (ALGORITHM.md §1)."""
+    """The CAF-filtered covariance ``S' = S + lam * I2`` (docs/algorithm.md §1)."""
     return a + lam, b, c + lam
 
 
@@ -94,7 +94,7 @@ def conic_of(a, b, c):
 
 @numba.njit(**_inline)
 def eigen_radii(a, c, det):
-    """Major and minor 3-sigma radii ``ceil(3 sqrt(l1,2))`` (ALGORITHM.md §2).
+    """Major and minor 3-sigma radii ``ceil(3 sqrt(l1,2))`` (docs/algorithm.md §2).
 
     ``l1,2 = m +- sqrt(max(0.1, m^2 - det))`` with ``m = (a + c) / 2``.
     A non-positive minor eigenvalue gives minor radius 0.
@@ -122,7 +122,7 @@ def tile_range(centre, radius, n_tiles):
 
 @numba.njit(**_inline)
 def project_one(x, y, a, b, c, lam, n_tiles_x, n_tiles_y):
-    """Projection of one Gaussian (ALGORITHM.md §2), in float64.
+    """Projection of one Gaussian (docs/algorithm.md §2), in float64.
 
     Takes its float32 mean, covariance and CAF filter. Returns ``(drawn, A, B,
     C, tx0, tx1, ty0, ty1, slope, spread, ex, tx)``: whether it is drawn at
@@ -296,7 +296,7 @@ def sigma_of(half_A, B, half_C, dx, dy):
 
 @numba.njit(**_inline)
 def clamped_error(out, target, scale):
-    """A pixel channel's squared error of ``clamp(out, 0, 1)`` and its MSE gradient ``dL/d(out)`` (ALGORITHM.md §3).
+    """A pixel channel's squared error of ``clamp(out, 0, 1)`` and its gradient ``dL/d(out)`` (docs/algorithm.md §3).
 
     ``scale`` is ``2 / (3 H W)``. The clamp passes gradient only where
     ``0 <= out <= 1``, inclusive as PyTorch's ``clamp`` is (an all-zero start
@@ -308,7 +308,7 @@ def clamped_error(out, target, scale):
 
 @numba.njit(**_inline)
 def pixel_gradient_terms(a, go_r, go_g, go_b, cr, cg, cb, dx, dy):
-    """One pixel's terms of an entry's backward sums (ALGORITHM.md §3).
+    """One pixel's terms of an entry's backward sums (docs/algorithm.md §3).
 
     With ``d = mu - p``, ``dL/dsigma = -alpha (col . dL/d(out))``; returns
     ``dL/dsigma`` times ``(dx, dy, dx^2, dx dy, dy^2)`` and ``alpha dL/d(out)``
@@ -341,7 +341,7 @@ def store_partials(partials, slot, A, B, C, sx, sy, sxx, sxy, syy, gr, gg, gb):
 
 @numba.njit(**_inline)
 def covariance_grad_from_conic_grad(A, B, C, gA, gB, gC):
-    """Chain rule through the inverse ``Q = S'^-1`` (ALGORITHM.md §3).
+    """Chain rule through the inverse ``Q = S'^-1`` (docs/algorithm.md §3).
 
     With ``G = [[gA, gB/2], [gB/2, gC]]`` the gradient on the symmetric conic,
     ``dL/dS' = -Q G Q``; the off-diagonal parameter ``b`` sits in two matrix

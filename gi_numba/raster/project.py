@@ -1,4 +1,4 @@
-"""Projection: per-Gaussian conic, 3-sigma box and tile range (ALGORITHM.md §2).
+"""Projection: per-Gaussian conic, 3-sigma box and tile range (docs/algorithm.md §2).
 
 This is the first of three plain steps (project -> bin -> rasterise). It runs
 once per iteration over the ``N`` Gaussians and costs microseconds.

@@ -1,4 +1,4 @@
-"""Dense NumPy reference rasteriser, float64 (ALGORITHM.md §2-§3). Tests only.
+"""Dense NumPy reference rasteriser, float64 (docs/algorithm.md §2-§3). Tests only.
 
 Slow and obviously correct: every Gaussian is evaluated at every pixel with
 ``np.exp``, then the tile-box rule decides which terms count. No spans, no

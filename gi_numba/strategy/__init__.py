@@ -1,4 +1,4 @@
-"""Densification strategies: who is created, grown and pruned, and when (ALGORITHM.md §5).
+"""Densification strategies: who is created, grown and pruned, and when (docs/algorithm.md §5).
 
 :mod:`.base` is the interface the training loop uses (and the null and
 prune-only strategies), :mod:`.densify` GaussianImage++'s schedule,

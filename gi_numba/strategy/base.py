@@ -1,4 +1,4 @@
-"""What the training loop asks of a strategy, and the strategies that change nothing or only prune (ALGORITHM.md §5).
+"""What the training loop asks of a strategy; the strategies that change nothing or only prune (docs/algorithm.md §5).
 
 A strategy decides who is created, grown and pruned, and when. The loop
 (:func:`gi_numba.training.train`) calls :meth:`Strategy.initial_state` once
@@ -23,7 +23,7 @@ from ..optim import OPTIMIZERS
 from ..parameterisation import DIRECT
 from .ops import TrainState
 
-#: Upper bound of the CAF filter variance (ALGORITHM.md §1).
+#: Upper bound of the CAF filter variance (docs/algorithm.md §1).
 MAX_FILTER = 300.0
 
 
@@ -84,7 +84,7 @@ class PruneStrategy(Strategy):
     prune_every: int = PRUNE_EVERY
 
     def after_step(self, state, iteration, largest_errors, rng):
-        """Prune on schedule (ALGORITHM.md §5); returns whether ``N`` changed."""
+        """Prune on schedule (docs/algorithm.md §5); returns whether ``N`` changed."""
         if iteration % self.prune_every == 0:
             return state.prune_non_positive_definite()
         return False

@@ -1,4 +1,4 @@
-"""Distortion-driven densification with content-aware filters (ALGORITHM.md §5).
+"""Distortion-driven densification with content-aware filters (docs/algorithm.md §5).
 
 :class:`DensifyStrategy` owns GaussianImage++'s schedule: sparse
 initialisation, pruning of Gaussians whose filtered covariance is not
@@ -103,7 +103,7 @@ class DensifyStrategy(PruneStrategy):
         return changed
 
     def grow(self, state, iteration, largest_errors, rng):
-        """Add Gaussians at the pixels with the largest L1 error (ALGORITHM.md §5)."""
+        """Add Gaussians at the pixels with the largest L1 error (docs/algorithm.md §5)."""
         room = self.n_max - state.n_gaussians
         k = room if iteration >= self.last_growth else min(self.grow_batch, room)
         grown = self.add_at_largest_errors(state, k, largest_errors, rng)

@@ -1,4 +1,4 @@
-"""Adding and removing Gaussians together with their optimiser moments (ALGORITHM.md §4-§5).
+"""Adding and removing Gaussians together with their optimiser moments (docs/algorithm.md §4-§5).
 
 A Gaussian is one row of ``params``, one entry of ``lam`` and one row of each
 optimiser state array (Adam's two moments, Adan's four arrays). :func:`add_gaussians` and :func:`remove_gaussians` are the only
