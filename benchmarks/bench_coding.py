@@ -75,7 +75,7 @@ def encode_row(label, version, rate, bits, path, target, n, recipe, cache):
     changes = dict(file_version=version)
     if "slope" in rate:
         changes["rate_slope"] = rate["slope"] or None
-    plan = plan_encode(n, recipe=recipe.with_changes(**changes), bits=bits or None, lmbda=rate.get("lambda"))
+    plan = plan_encode(n, recipe=recipe.with_encode(**changes), bits=bits or None, lmbda=rate.get("lambda"))
     start = time.perf_counter()
     codes, _, _ = encode_warm(warm, target, plan)
     data, streams = bitstream.write(codes, target.shape[0], target.shape[1], 3)

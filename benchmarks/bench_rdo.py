@@ -38,7 +38,7 @@ def plain_encode(path, target, n, iterations, cache):
     """``(file bytes, lambda)`` of the default encode of ``target`` with ``n`` Gaussians and no RDOQ, cached."""
     stem = Path(cache) / f"{path.stem}_{n}_{iterations or 'default'}"
     if not stem.with_suffix(".gi").exists():
-        recipe = recipe_named("fast").with_changes(rdo_sweeps=0)
+        recipe = recipe_named("fast").with_encode(rdo_sweeps=0)
         data, report = compress(target, n, iterations=iterations, recipe=recipe, return_report=True)
         stem.with_suffix(".json").write_text(json.dumps(dict(lmbda=report.lmbda)))
         stem.with_suffix(".gi").write_bytes(data)

@@ -1,9 +1,11 @@
 """Training recipes against each other: PSNR and seconds of each variant on Kodak images.
 
 Each variant is a recipe (:mod:`gi_numba.recipes`) with some fields changed,
-written ``label:recipe,field=value,...``; fields are those of
-:class:`~gi_numba.recipes.Recipe` (``lr_scale`` and ``encode_lr_scale`` as
-``a/b/c``, ``plateau`` as ``none`` or a fraction). Every variant fits every image with the same seed
+written ``label:recipe,field=value,...``; fields are those of its fit's
+:class:`~gi_numba.recipes.PhaseRecipe`, ``warmup.field`` those of its
+encode's warm-up and ``encode.field`` those of its
+:class:`~gi_numba.recipes.EncodeRecipe` (``lr_scale`` as ``a/b/c``,
+``plateau`` as ``none`` or a fraction). Every variant fits every image with the same seed
 and ``N``; variants alternate image by image, so a slow spell of the
 machine touches them alike. Prints one row per variant (mean PSNR, mean
 seconds, mean iterations run, mean Gaussians kept, per-image PSNR) as a
@@ -16,6 +18,7 @@ Markdown table.
 import argparse
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -32,23 +35,24 @@ def parse_variant(text):
     """``label:recipe,field=value,...`` -> ``(label, Recipe)``."""
     label, _, spec = text.partition(":")
     name, *changes = spec.split(",") if spec else [label]
-    recipe = RECIPES[name]
-    fields = {}
+    recipe = replace(RECIPES[name], name=label)
     for change in changes:
         key, _, value = change.partition("=")
-        fields[key] = parse_value(key, value)
-    return label, recipe.with_changes(name=label, **fields)
+        part, _, field = key.rpartition(".")
+        change_part = {"": recipe.with_fit, "warmup": recipe.with_warmup, "encode": recipe.with_encode}[part]
+        recipe = change_part(**{field: parse_value(field, value)})
+    return label, recipe
 
 
 def parse_value(key, value):
     """A recipe field's value from its text."""
     if value == "none":
         return None
-    if key in ("lr_scale", "encode_lr_scale"):
+    if key == "lr_scale":
         return tuple(float(v) for v in value.split("/"))
-    if key in ("schedule", "grow_colour", "encode_grow_colour", "init", "encode_init"):
+    if key in ("schedule", "grow_colour", "init", "colours"):
         return value
-    if key == "iterations":
+    if key in ("iterations", "file_version", "rdo_sweeps"):
         return int(value)
     return float(value)
 

@@ -46,7 +46,7 @@ RECIPE_OPTION = typer.Option(None, "--recipe", help=f"Training recipe: {' or '.j
                              f"schedule, bit for bit) [{DEFAULT_RECIPE} for gi++].")
 #: The ``--iterations`` option of every command that trains.
 ITERATIONS_OPTION = typer.Option(None, "--iterations", "-i", help="Training iterations [the recipe's: "
-                                 + ", ".join(f"{r.name} {r.iterations}" for r in RECIPES.values()) + "].")
+                                 + ", ".join(f"{r.name} {r.fit.iterations}" for r in RECIPES.values()) + "].")
 
 #: The ``--max-pixels`` option every command that reads an image, a model or a ``.gi`` file takes.
 MAX_PIXELS_OPTION = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", min=1,

@@ -132,9 +132,9 @@ def plan_encode(n_gaussians, iterations=None, qat_iterations=None, seed=0, recip
     _check_bits(bits)
     if lmbda is not None:
         lmbda = check_number(lmbda, "the rate weight lambda", 0)
-    recipe = settings.training_recipe
-    return EncodePlan(settings, qat_iterations, recipe.file_version, tuple(depth_candidates(recipe, bits)), bits,
-                      lmbda, recipe.rdo_sweeps, recipe.rdo_lambda_scale)
+    encode = settings.training_recipe.encode
+    return EncodePlan(settings, qat_iterations, encode.file_version, tuple(depth_candidates(encode, bits)), bits,
+                      lmbda, encode.rdo_sweeps, encode.rdo_lambda_scale)
 
 
 def encode_settings(n_gaussians, iterations=None, qat_iterations=None, seed=0, recipe=None, lr=None,
@@ -144,7 +144,8 @@ def encode_settings(n_gaussians, iterations=None, qat_iterations=None, seed=0, r
                            sigmoid_colours=True, recipe=recipe)
     if qat_iterations is not None:
         qat_iterations = check_number(qat_iterations, "QAT iterations", 0, integer=True)
-    warm_iterations, qat_iterations = settings.training_recipe.encode_phases(settings.iterations, qat_iterations)
+    warm_iterations, qat_iterations = settings.training_recipe.encode.encode_phases(settings.iterations,
+                                                                                    qat_iterations)
     return replace(settings, iterations=warm_iterations, recipe=settings.training_recipe), qat_iterations
 
 
@@ -193,7 +194,7 @@ def rate_weight(warm, target, plan: EncodePlan) -> float:
     """
     if plan.lmbda is not None:
         return plan.lmbda
-    slope = plan.warmup.training_recipe.rate_slope
+    slope = plan.warmup.training_recipe.encode.rate_slope
     if slope is None or warm.n_gaussians == 0:
         return 0.0
     codes = quantize(warm.params, warm.lam, initial_quantizers(warm.params, warm.lam, plan.bits, plan.version))
@@ -203,11 +204,12 @@ def rate_weight(warm, target, plan: EncodePlan) -> float:
     return slope * mse / bpp
 
 
-def depth_candidates(recipe, bits=None) -> list:
-    """The bit depths an encode's QAT tries: ``bits`` if asked for, else the defaults and the recipe's choices."""
+def depth_candidates(encode, bits=None) -> list:
+    """The bit depths an encode's QAT tries: ``bits`` if asked for, else the defaults and the
+    :class:`~gi_numba.recipes.EncodeRecipe`'s choices."""
     if bits:
         return [bits]
-    return [None] + [dict(choice) for choice in recipe.depth_choices]
+    return [None] + [dict(choice) for choice in encode.depth_choices]
 
 
 def depth_label(bits, version) -> str:

@@ -83,10 +83,10 @@ class FitSettings:
         self.n_gaussians = check_number(self.n_gaussians, "the number of Gaussians", 1, integer=True)
         if self.iterations is None:
             area = None if self.pixels is None else self.pixels / self.n_gaussians
-            self.iterations = recipe.fit_iterations(area, self.sigmoid_colours)
+            self.iterations = self.phase_recipe.fit_iterations(area)
         self.iterations = check_number(self.iterations, "iterations", 1, integer=True)
         self.seed = check_number(self.seed, "the seed", 0, 2 ** 63 - 1, integer=True)
-        default_lr = recipe.lr if model is DIRECT else model.lr
+        default_lr = self.phase_recipe.lr if model is DIRECT else model.lr
         self.lr = check_number(default_lr if self.lr is None else self.lr, "the learning rate", 0, above=True)
         if self.densify is None:
             self.densify = model.densify
@@ -104,6 +104,12 @@ class FitSettings:
     def training_recipe(self):
         """The :class:`~gi_numba.recipes.Recipe` (``recipe`` may also be given as one, e.g. by benchmarks)."""
         return self._recipe
+
+    @property
+    def phase_recipe(self):
+        """The :class:`~gi_numba.recipes.PhaseRecipe` this fit runs: the recipe's ``fit``, or with
+        ``sigmoid_colours`` (colours trained as logits) its encode's ``warmup``."""
+        return self._recipe.encode.warmup if self.sigmoid_colours else self._recipe.fit
 
 
 def fit(image, n_gaussians, iterations=None, seed=0, *, recipe=None, seconds=None, psnr=None, model="gi++",
@@ -163,15 +169,15 @@ def representation_phase(settings, height, width, name="fit"):
     (:mod:`gi_numba.recipes`).
     """
     model = parameterisation(settings.model)
-    recipe = settings.training_recipe
+    recipe = settings.phase_recipe
     iterations = settings.iterations
     if settings.densify:
         strategy = DensifyStrategy(settings.n_gaussians, height, width, caf=settings.caf, parameterisation=model,
                                    iterations=iterations, grow_every=recipe.grow_every(iterations),
                                    growth_until=int(recipe.growth_fraction * iterations),
-                                   content_aware=recipe.content_aware_start(settings.sigmoid_colours),
-                                   residual_colours=recipe.residual_colours(settings.sigmoid_colours),
-                                   refill_until=recipe.refill_iteration(iterations, settings.sigmoid_colours))
+                                   content_aware=recipe.content_aware_start,
+                                   residual_colours=recipe.residual_colours,
+                                   refill_until=recipe.refill_iteration(iterations))
         last_growth = strategy.last_growth
     else:
         strategy = Strategy(settings.n_gaussians, height, width, caf=settings.caf, parameterisation=model)
@@ -188,10 +194,10 @@ def learning_rate_schedule(settings, height, width):
     """``(base learning rate(s), schedule)`` of a fit with ``settings`` on a ``height x width`` image: the
     recipe's (:meth:`~gi_numba.recipes.Recipe.learning_rates`), or the paper's halving every
     ``settings.lr_decay_every`` iterations if asked for. Iteration ``i`` trains at ``schedule(rates, i)``."""
-    recipe = settings.training_recipe
+    recipe = settings.phase_recipe
     schedule = (StepDecay(settings.lr_decay_every) if settings.lr_decay_every is not None
                 else recipe.schedule_for(settings.iterations))
-    rates = recipe.learning_rates(settings.lr, height * width / settings.n_gaussians, settings.sigmoid_colours)
+    rates = recipe.learning_rates(settings.lr, height * width / settings.n_gaussians)
     return rates, schedule
 
 
@@ -219,7 +225,7 @@ def fit_target(target, channels, settings, progress=None, progress_every=100, sn
 
 def _mapping(settings, model, height, width):
     """The map from trained to drawn numbers: sigmoid colours (compression warm-up), a baseline's, or none."""
-    if settings.sigmoid_colours:
+    if settings.phase_recipe.sigmoid_colours:
         if model is not DIRECT:
             raise GIError(f"sigmoid colours (compression) need the gi++ model, not {model.name}")
         return SigmoidColourMap()

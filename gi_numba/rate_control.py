@@ -60,7 +60,7 @@ def compress_to_rate(image, bpp, *, max_tries=2, **options):
     pixels = target.shape[0] * target.shape[1]
     bpp = check_number(bpp, "the target rate (bpp)", 0, above=True)
     goal = bpp * pixels / 8.0
-    with_rdo = _recipe_of(options).rdo_sweeps > 0
+    with_rdo = _recipe_of(options).encode.rdo_sweeps > 0
     bits = TYPICAL_BITS_PER_GAUSSIAN if with_rdo else fixed_bits_per_gaussian()
     n = _possible_count(round(8.0 * goal / bits), bpp, pixels)
     _, pilot = compress(image, n, return_report=True, **pilot_options(options))
@@ -102,14 +102,14 @@ def pilot_options(options):
     at most :data:`PILOT_RDO_SWEEPS` of RDO (:mod:`gi_numba.rdo`; docs/recipes.md)."""
     recipe = _recipe_of(options)
     asked = options.get("iterations")
-    full = recipe.iterations if asked is None else check_number(asked, "iterations", 1, integer=True)
+    full = recipe.encode.warmup.iterations if asked is None else check_number(asked, "iterations", 1, integer=True)
     iterations = min(max(full // 10, 200), full)
     qat = options.get("qat_iterations")
     if qat is not None:
         qat = min(qat, max(qat // 10, 1))
-        if recipe.qat_share is not None:  # one pass: QAT within the pilot's iterations
+        if recipe.encode.qat_share is not None:  # one pass: QAT within the pilot's iterations
             qat = min(qat, iterations - 1)
-    recipe = recipe.with_changes(rdo_sweeps=min(recipe.rdo_sweeps, PILOT_RDO_SWEEPS))
+    recipe = recipe.with_encode(rdo_sweeps=min(recipe.encode.rdo_sweeps, PILOT_RDO_SWEEPS))
     return dict(options, iterations=iterations, qat_iterations=qat, recipe=recipe, progress=None)
 
 

@@ -20,11 +20,11 @@ from .optim import CosineDecay, StepDecay
 
 
 @dataclass(frozen=True)
-class Recipe:
-    """How a fit trains; every field is one measured choice (docs/recipes.md).
+class PhaseRecipe:
+    """How one phase trains from a fresh start: a representation fit, or an encode's warm-up.
 
-    ``iterations`` is the length of a fit or an encode asked for none; with
-    ``max_stretch`` (and ``reference_area``) a representation fit denser than
+    ``iterations`` is the phase's length when none is asked for; with
+    ``max_stretch`` (and ``reference_area``) a phase denser than
     ``reference_area`` pixels per Gaussian runs longer, ``iterations`` times
     ``sqrt(reference_area / area)`` up to ``max_stretch`` times
     (:meth:`fit_iterations`).
@@ -35,111 +35,82 @@ class Recipe:
     positions move in pixels, so their rate is multiplied by
     ``sqrt(area / reference_area)``, and covariances in pixels², by
     ``area / reference_area``, where ``area = H W / N`` (neither factor
-    above 1). ``encode_lr_scale`` is ``lr_scale`` in the codec's warm-up
-    (colours trained as logits; ``None``: the same as a fit's).
+    above 1).
     ``schedule`` is ``"step"`` (halve every ``0.4 * iterations``,
     §4) or ``"cosine"`` (a half cosine down to ``final_lr * lr``).
     ``growth_fraction`` packs densification's ten growth steps into that
     fraction of the iterations (1: every ``iterations / 10``, §5).
-    ``init`` is how a representation fit's initial Gaussians start:
-    ``"uniform"`` (§5) or ``"content"`` (placed by the image's gradient and
-    sized to their neighbours,
-    :func:`~gi_numba.strategy.densify.content_aware_start`);
-    ``encode_init`` is the same in the codec's warm-up.
+    ``init`` is how the initial Gaussians start: ``"uniform"`` (§5) or
+    ``"content"`` (placed by the image's gradient and sized to their
+    neighbours, :func:`~gi_numba.strategy.densify.content_aware_start`).
     ``refill_until`` (a fraction of the iterations, or ``None`` as §5) has
-    every pruning step of a representation fit before it grow back what
-    pruning took since the last growth step
-    (:meth:`~gi_numba.strategy.DensifyStrategy.refill`);
-    ``encode_refill_until`` is the same in the codec's warm-up.
-    ``plateau`` (a fraction of the iterations, or ``None``) ends a fit whose
+    every pruning step before it grow back what pruning took since the last
+    growth step (:meth:`~gi_numba.strategy.DensifyStrategy.refill`).
+    ``plateau`` (a fraction of the iterations, or ``None``) ends a phase whose
     best PSNR gained less than ``min_gain`` dB over that many iterations, once
     the last growth step is behind it. ``grow_colour`` is how a grown
-    Gaussian's trained colour starts in a representation fit, and
-    ``encode_grow_colour`` in the codec's warm-up (colours as logits):
-    ``"zero"`` (§5; a logit of 0 draws mid-grey) or ``"residual"`` (what the
-    render lacks at its pixel, :meth:`~gi_numba.maps.Map.trained_colours`).
-    ``qat_share`` is how an encode spends its iterations
-    (:meth:`encode_phases`): ``None`` runs quantisation-aware training for
-    ``0.2 x iterations`` after a whole fit (§6); a fraction makes it the last
-    part of one schedule of ``iterations``. ``file_version`` is the ``.gi``
-    format an encode writes, whose coding its quantisation-aware training
-    learns (:data:`~gi_numba.bitstream.formats.FORMATS`; 1 is §6's). ``rate_slope``
-    ``k`` adds the file's rate to that training's loss, ``D + lambda R`` at
-    ``lambda = k D / R`` of the warm-up (:func:`gi_numba.encoder.rate_weight`;
-    ``None``: distortion only, as §6). ``depth_choices`` are bit depths (each
-    a tuple of ``(attribute, bits)`` pairs over the version's defaults) that
-    an encode asked for no depths also trains and writes; it keeps the file
-    with the lowest ``D + lambda R`` (:func:`gi_numba.encoder.encode_warm`).
-    ``rdo_sweeps`` is the most passes of rate-distortion optimised
-    quantisation over the kept file's codes (:mod:`gi_numba.rdo`; 0: codes
-    rounded to nearest, as §6.3), at ``rdo_lambda_scale`` times the
-    ``lambda`` of quantisation-aware training.
+    Gaussian's trained colour starts: ``"zero"`` (§5) or ``"residual"`` (what
+    the render lacks at its pixel, :meth:`~gi_numba.maps.Map.trained_colours`).
+    ``colours`` is the phase's colour map: ``"direct"`` (a representation fit)
+    or ``"sigmoid"`` (colours trained as logits, an encode's warm-up, §6.1;
+    a logit of 0 draws mid-grey).
     """
 
-    name: str
     iterations: int = ITERATIONS
     max_stretch: float | None = None
     lr: float = LR
     lr_scale: tuple | None = None
-    encode_lr_scale: tuple | None = None
     schedule: str = "step"
     final_lr: float = 0.05
     growth_fraction: float = 1.0
     init: str = "uniform"
-    encode_init: str = "uniform"
     refill_until: float | None = None
-    encode_refill_until: float | None = None
     plateau: float | None = None
     min_gain: float = 0.01
     grow_colour: str = "zero"
-    encode_grow_colour: str = "zero"
-    qat_share: float | None = None
     reference_area: float | None = None
-    file_version: int = 1
-    rate_slope: float | None = None
-    depth_choices: tuple = ()
-    rdo_sweeps: int = 0
-    rdo_lambda_scale: float = 1.0
+    colours: str = "direct"
 
     def __post_init__(self):
         if self.schedule not in ("step", "cosine"):
             raise GIError(f"unknown learning-rate schedule {self.schedule!r}; choose step or cosine")
-        for init in (self.init, self.encode_init):
-            if init not in ("uniform", "content"):
-                raise GIError(f"unknown initialisation {init!r}; choose uniform or content")
-        for start in (self.grow_colour, self.encode_grow_colour):
-            if start not in ("zero", "residual"):
-                raise GIError(f"unknown colour of grown Gaussians {start!r}; choose zero or residual")
+        if self.init not in ("uniform", "content"):
+            raise GIError(f"unknown initialisation {self.init!r}; choose uniform or content")
+        if self.grow_colour not in ("zero", "residual"):
+            raise GIError(f"unknown colour of grown Gaussians {self.grow_colour!r}; choose zero or residual")
+        if self.colours not in ("direct", "sigmoid"):
+            raise GIError(f"unknown colour map {self.colours!r}; choose direct or sigmoid")
 
-    def residual_colours(self, sigmoid_colours):
-        """Whether grown Gaussians start at the residual colour, in an encode's warm-up or in a fit."""
-        return (self.encode_grow_colour if sigmoid_colours else self.grow_colour) == "residual"
+    @property
+    def sigmoid_colours(self) -> bool:
+        """Whether the phase trains colours as logits drawn through a sigmoid."""
+        return self.colours == "sigmoid"
 
-    def with_changes(self, **changes):
-        """This recipe with some fields changed (benchmarks' ablations)."""
-        return replace(self, **changes)
+    @property
+    def content_aware_start(self) -> bool:
+        """Whether the initial Gaussians are placed and sized by the image."""
+        return self.init == "content"
 
-    def fit_iterations(self, area=None, sigmoid_colours=False):
-        """The iterations of a fit asked for none, at ``area`` pixels per Gaussian (``None``: unknown).
+    @property
+    def residual_colours(self) -> bool:
+        """Whether grown Gaussians start at the colour the render lacks."""
+        return self.grow_colour == "residual"
 
-        An encode's warm-up (``sigmoid_colours``) is never stretched: its
-        length is the encode's (:meth:`encode_phases`).
-        """
-        if self.max_stretch is None or self.reference_area is None or area is None or sigmoid_colours:
+    def fit_iterations(self, area=None) -> int:
+        """The iterations of a phase asked for none, at ``area`` pixels per Gaussian (``None``: unknown)."""
+        if self.max_stretch is None or self.reference_area is None or area is None:
             return self.iterations
         stretch = min(math.sqrt(self.reference_area / area), self.max_stretch)
         return round(self.iterations * max(stretch, 1.0))
 
-    def learning_rates(self, lr, area=None, sigmoid_colours=False):
-        """The phase's learning rate from base rate ``lr``: a number, or one per parameter column.
+    def learning_rates(self, lr, area=None):
+        """The phase's learning rate from base rate ``lr``: a number, or one per parameter column ``[8]``.
 
-        ``area`` is the fit's pixels per Gaussian (used with ``reference_area``);
-        ``sigmoid_colours`` picks the codec warm-up's scales (``encode_lr_scale``).
+        ``area`` is the fit's pixels per Gaussian (used with ``reference_area``).
         """
-        scales = self.encode_lr_scale if sigmoid_colours and self.encode_lr_scale is not None else self.lr_scale
-        if scales is None:
+        if self.lr_scale is None:
             return lr
-        position, covariance, colour = scales
+        position, covariance, colour = self.lr_scale
         if self.reference_area is not None and area is not None:
             ratio = min(area / self.reference_area, 1.0)
             position, covariance = position * math.sqrt(ratio), covariance * ratio
@@ -149,34 +120,82 @@ class Recipe:
         return rates
 
     def schedule_for(self, iterations):
-        """The learning-rate schedule of a fit of ``iterations`` (:mod:`gi_numba.optim`)."""
+        """The learning-rate schedule of a phase of ``iterations`` (:mod:`gi_numba.optim`)."""
         if self.schedule == "step":
             return StepDecay(max(round(LR_DECAY_FRACTION * iterations), 1))
         return CosineDecay(iterations, self.final_lr)
 
-    def encode_phases(self, iterations, qat_iterations=None):
+    def grow_every(self, iterations) -> int:
+        """Iterations between growth steps: ten of them in ``growth_fraction * iterations``."""
+        return max(int(self.growth_fraction * iterations) // 10, 1)
+
+    def refill_iteration(self, iterations):
+        """The iteration before which pruning steps refill (``None``: never, as §5)."""
+        return None if self.refill_until is None else int(self.refill_until * iterations)
+
+
+@dataclass(frozen=True)
+class EncodeRecipe:
+    """How an encode spends its iterations and codes its file (docs/recipes.md).
+
+    ``warmup`` is the warm-up phase (§6.1; its colours are logits).
+    ``qat_share`` is how an encode splits its iterations (:meth:`encode_phases`):
+    ``None`` runs quantisation-aware training for ``0.2 x iterations`` after
+    a whole warm-up (§6); a fraction makes it the last part of one schedule
+    of ``iterations``. ``file_version`` is the ``.gi`` format written, whose
+    coding QAT learns (:data:`~gi_numba.bitstream.formats.FORMATS`; 1 is
+    §6's). ``rate_slope`` ``k`` adds the file's rate to QAT's loss,
+    ``D + lambda R`` at ``lambda = k D / R`` of the warm-up
+    (:func:`gi_numba.encoder.rate_weight`; ``None``: distortion only, as §6).
+    ``depth_choices`` are bit depths (each a tuple of ``(attribute, bits)``
+    pairs over the version's defaults) that an encode asked for no depths
+    also trains and writes, keeping the file of the lowest ``D + lambda R``
+    (:func:`gi_numba.encoder.encode_warm`). ``rdo_sweeps`` is the most passes
+    of rate-distortion optimised quantisation over the kept file's codes
+    (:mod:`gi_numba.rdo`; 0: codes rounded to nearest, as §6.3), at
+    ``rdo_lambda_scale`` times QAT's ``lambda``.
+    """
+
+    warmup: PhaseRecipe = PhaseRecipe(colours="sigmoid")
+    qat_share: float | None = None
+    file_version: int = 1
+    rate_slope: float | None = None
+    depth_choices: tuple = ()
+    rdo_sweeps: int = 0
+    rdo_lambda_scale: float = 1.0
+
+    def encode_phases(self, iterations, qat_iterations=None) -> tuple:
         """``(warm-up, QAT)`` iterations of an encode of ``iterations`` (``qat_iterations``: asked for, or None)."""
         if self.qat_share is None:
             qat = max(int(QAT_FRACTION * iterations), 1) if qat_iterations is None else qat_iterations
             return iterations, qat
         qat = round(self.qat_share * iterations) if qat_iterations is None else qat_iterations
         if qat >= iterations:
-            raise GIError(f"{qat} QAT iterations leave none of the {iterations} for the warm-up: with the "
-                          f"{self.name} recipe QAT is the last part of the encode's iterations")
+            raise GIError(f"{qat} QAT iterations leave none of the {iterations} for the warm-up: with this "
+                          f"recipe QAT is the last part of the encode's iterations")
         return iterations - qat, qat
 
-    def grow_every(self, iterations):
-        """Iterations between growth steps: ten of them in ``growth_fraction * iterations``."""
-        return max(int(self.growth_fraction * iterations) // 10, 1)
 
-    def content_aware_start(self, sigmoid_colours):
-        """Whether the initial Gaussians are placed and sized by the image, in an encode's warm-up or in a fit."""
-        return (self.encode_init if sigmoid_colours else self.init) == "content"
+@dataclass(frozen=True)
+class Recipe:
+    """A named pair: how a fit trains (``fit``) and how an encode runs (``encode``), each measured
+    (docs/recipes.md). The paper's is :data:`PAPER`; the default, :data:`FAST`."""
 
-    def refill_iteration(self, iterations, sigmoid_colours):
-        """The iteration before which pruning steps refill (``None``: never, as §5), in a warm-up or in a fit."""
-        until = self.encode_refill_until if sigmoid_colours else self.refill_until
-        return None if until is None else int(until * iterations)
+    name: str
+    fit: PhaseRecipe = PhaseRecipe()
+    encode: EncodeRecipe = EncodeRecipe()
+
+    def with_fit(self, **changes) -> "Recipe":
+        """This recipe with some fields of its fit phase changed (benchmarks' ablations)."""
+        return replace(self, fit=replace(self.fit, **changes))
+
+    def with_warmup(self, **changes) -> "Recipe":
+        """This recipe with some fields of its encode's warm-up phase changed."""
+        return replace(self, encode=replace(self.encode, warmup=replace(self.encode.warmup, **changes)))
+
+    def with_encode(self, **changes) -> "Recipe":
+        """This recipe with some fields of its encode changed."""
+        return replace(self, encode=replace(self.encode, **changes))
 
 
 #: docs/algorithm.md §4-§5: lr 0.018 for everything, halved at 40% and 80% of 50 000
@@ -199,10 +218,16 @@ PAPER = Recipe("paper")
 #: depths and once with 11-bit positions and 5-bit variances, keeping the file of lower D + lambda R,
 #: whose codes up to sixteen sweeps of rate-distortion optimised quantisation at 1.5 times that
 #: lambda then move or remove.
-FAST = Recipe("fast", iterations=20_000, max_stretch=1.5, lr=0.1, lr_scale=(1.5, 1.5, 0.25),
-              encode_lr_scale=(1.5, 1.5, 0.5), init="content", refill_until=0.95, plateau=0.05, min_gain=0.01,
-              encode_grow_colour="residual", qat_share=0.1, reference_area=768 * 512 / 5000, file_version=3,
-              rate_slope=1.0, depth_choices=((("position", 11), ("variance", 5)),), rdo_sweeps=16, rdo_lambda_scale=1.5)
+_KODAK_AREA = 768 * 512 / 5000
+FAST = Recipe(
+    "fast",
+    fit=PhaseRecipe(iterations=20_000, max_stretch=1.5, lr=0.1, lr_scale=(1.5, 1.5, 0.25), init="content",
+                    refill_until=0.95, plateau=0.05, min_gain=0.01, reference_area=_KODAK_AREA),
+    encode=EncodeRecipe(
+        warmup=PhaseRecipe(iterations=20_000, lr=0.1, lr_scale=(1.5, 1.5, 0.5), plateau=0.05, min_gain=0.01,
+                           grow_colour="residual", reference_area=_KODAK_AREA, colours="sigmoid"),
+        qat_share=0.1, file_version=3, rate_slope=1.0, depth_choices=((("position", 11), ("variance", 5)),),
+        rdo_sweeps=16, rdo_lambda_scale=1.5))
 
 RECIPES = {recipe.name: recipe for recipe in (PAPER, FAST)}
 DEFAULT_RECIPE = "fast"

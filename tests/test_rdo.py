@@ -97,11 +97,11 @@ def test_the_default_encoder_writes_the_optimised_codes_of_its_plain_file(small_
     """An encode is its file without RDOQ, then the recipe's sweeps at its scale of the lambda its QAT trained
     with."""
     options = dict(iterations=600, qat_iterations=100)
-    plain, report = compress(small_crop, 150, recipe=FAST.with_changes(rdo_sweeps=0), return_report=True, **options)
-    optimised = optimise_codes(bitstream.read(plain).codes, small_crop, FAST.rdo_lambda_scale * report.lmbda,
-                               FAST.rdo_sweeps)
+    plain, report = compress(small_crop, 150, recipe=FAST.with_encode(rdo_sweeps=0), return_report=True, **options)
+    optimised = optimise_codes(bitstream.read(plain).codes, small_crop, FAST.encode.rdo_lambda_scale * report.lmbda,
+                               FAST.encode.rdo_sweeps)
     assert compress(small_crop, 150, **options) == bitstream.write(optimised, 64, 96, 3)[0] != plain
-    assert (FAST.rdo_sweeps, FAST.rdo_lambda_scale, PAPER.rdo_sweeps) == (16, 1.5, 0)
+    assert (FAST.encode.rdo_sweeps, FAST.encode.rdo_lambda_scale, PAPER.encode.rdo_sweeps) == (16, 1.5, 0)
 
 
 def test_rdo_shows_its_sweeps_and_ctrl_c_ends_them_with_a_valid_file(small_crop):
@@ -115,8 +115,9 @@ def test_rdo_shows_its_sweeps_and_ctrl_c_ends_them_with_a_valid_file(small_crop)
 
     options = dict(iterations=600, qat_iterations=100, bits=dict(position=12, variance=6))
     data, report = compress(small_crop, 150, progress=stop_in_rdo, return_report=True, **options)
-    assert [s for s in seen if s[0] == "RDO"] == [("RDO", 1, FAST.rdo_sweeps)] and report.interrupted
-    plain, plain_report = compress(small_crop, 150, recipe=FAST.with_changes(rdo_sweeps=0), return_report=True,
+    assert [s for s in seen if s[0] == "RDO"] == [("RDO", 1, FAST.encode.rdo_sweeps)] and report.interrupted
+    plain, plain_report = compress(small_crop, 150, recipe=FAST.with_encode(rdo_sweeps=0), return_report=True,
                                    **options)
-    one_sweep = optimise_codes(bitstream.read(plain).codes, small_crop, FAST.rdo_lambda_scale * plain_report.lmbda, 1)
+    scale = FAST.encode.rdo_lambda_scale
+    one_sweep = optimise_codes(bitstream.read(plain).codes, small_crop, scale * plain_report.lmbda, 1)
     assert data == bitstream.write(one_sweep, 64, 96, 3)[0]

@@ -26,7 +26,7 @@ def test_the_paper_recipe_is_the_papers_schedule():
     assert phase.strategy.grow_every == 5000 and phase.strategy.growth_until == 50_000
     assert phase.strategy.refill_until is None  # what pruning takes stays gone until the next growth step
     assert not phase.strategy.content_aware  # §5's uniform start
-    assert phase.stop == StopRule(after=45_000, min_gain=PAPER.min_gain)
+    assert phase.stop == StopRule(after=45_000, min_gain=PAPER.fit.min_gain)
 
 
 def test_the_default_recipe_is_fast_for_gi_plus_plus_and_paper_for_the_baselines():
@@ -41,16 +41,16 @@ def test_the_default_recipe_is_fast_for_gi_plus_plus_and_paper_for_the_baselines
 def test_the_fast_recipe_has_one_rate_per_attribute():
     settings = FitSettings(5000)
     phase = representation_phase(settings, 512, 768)
-    assert settings.iterations == FAST.iterations
-    position, covariance, colour = (FAST.lr * scale for scale in FAST.lr_scale)
+    assert settings.iterations == FAST.fit.iterations
+    position, covariance, colour = (FAST.fit.lr * scale for scale in FAST.fit.lr_scale)
     assert np.array_equal(phase.lr_at(1), [position] * 2 + [covariance] * 3 + [colour] * 3)
-    assert np.array_equal(phase.lr_at(FAST.iterations), phase.lr_at(1) / 4)  # halved twice, as the paper
+    assert np.array_equal(phase.lr_at(FAST.fit.iterations), phase.lr_at(1) / 4)  # halved twice, as the paper
     assert phase.stop.plateau == 1_000 and phase.stop.after == 20_000 - 2_000
     assert phase.strategy.refill_until == 19_000  # pruned Gaussians grown back until 95% of the iterations
     warm_up = representation_phase(FitSettings(5000, sigmoid_colours=True), 512, 768)
     assert warm_up.strategy.refill_until is None  # not in an encode's warm-up (it cost 3% BD-rate)
     assert phase.strategy.content_aware and not warm_up.strategy.content_aware  # a start shaped by the image
-    logit = FAST.lr * FAST.encode_lr_scale[2]  # colours as logits in the warm-up move at their own rate
+    logit = FAST.encode.warmup.lr * FAST.encode.warmup.lr_scale[2]  # colours as logits move at their own rate
     assert np.array_equal(warm_up.lr_at(1), [position] * 2 + [covariance] * 3 + [logit] * 3)
     assert colour < logit
 
@@ -58,11 +58,11 @@ def test_the_fast_recipe_has_one_rate_per_attribute():
 def test_the_fast_rates_follow_the_pixels_per_gaussian():
     """Positions move in pixels, covariances in pixels²: twice the Gaussians, rates / sqrt(2) and / 2."""
     at = {n: representation_phase(FitSettings(n), 512, 768).lr_at(1) for n in (5000, 10_000, 1000)}
-    position, covariance, colour = (FAST.lr * scale for scale in FAST.lr_scale)
-    assert FAST.reference_area == 512 * 768 / 5000
+    position, covariance, colour = (FAST.fit.lr * scale for scale in FAST.fit.lr_scale)
+    assert FAST.fit.reference_area == FAST.encode.warmup.reference_area == 512 * 768 / 5000
     np.testing.assert_allclose(at[10_000], [position / math.sqrt(2)] * 2 + [covariance / 2] * 3 + [colour] * 3)
     assert np.array_equal(at[1000], at[5000])  # never faster than measured
-    assert PAPER.learning_rates(0.018, 1.0) == 0.018
+    assert PAPER.fit.learning_rates(0.018, 1.0) == 0.018
 
 
 def test_denser_fits_run_longer():
@@ -132,7 +132,9 @@ def test_the_default_recipe_beats_the_paper_at_the_same_short_budget(parrots):
 def test_recipe_lookup():
     assert recipe_named("paper") is PAPER and recipe_named(FAST) is FAST
     with pytest.raises(GIError, match="unknown initialisation 'random'"):
-        FAST.with_changes(init="random")
+        FAST.with_fit(init="random")
+    with pytest.raises(GIError, match="unknown colour map 'rgb'"):
+        FAST.with_warmup(colours="rgb")
 
 
 def test_the_default_encode_warm_up_grows_gaussians_that_stay(parrots):
@@ -143,32 +145,34 @@ def test_the_default_encode_warm_up_grows_gaussians_that_stay(parrots):
     29.21 dB against 997 kept, 33.56 dB.
     """
     fits = {start: fit_target(parrots, 3, FitSettings(1000, iterations=2000, sigmoid_colours=True,
-                                                      recipe=FAST.with_changes(encode_grow_colour=start)))
+                                                      recipe=FAST.with_warmup(grow_colour=start)))
             for start in ("zero", "residual")}
-    assert FAST.encode_grow_colour == "residual" and not PAPER.residual_colours(True)
+    assert FAST.encode.warmup.residual_colours and not FAST.fit.residual_colours
+    assert not PAPER.encode.warmup.residual_colours
     assert fits["residual"].n_gaussians > 950 > 700 > fits["zero"].n_gaussians
     assert fits["residual"].psnr > fits["zero"].psnr + 3.0
 
 
 def test_the_default_recipe_fits_and_encodes_for_20000_iterations():
     """Longer fits pay: +0.18 dB on six Kodak images at 5 000 Gaussians, -8.1% BD-rate for an encode."""
-    assert FitSettings(5000).iterations == 20_000 == FAST.iterations
+    assert FitSettings(5000).iterations == 20_000 == FAST.fit.iterations == FAST.encode.warmup.iterations
     warm, qat = encode_settings(5000)
     assert (warm.iterations, qat) == (18_000, 2_000)
     assert pilot_options({})["iterations"] == 2_000  # a --bpp pilot: a tenth of an encode, two RDO sweeps
-    assert pilot_options({})["recipe"].rdo_sweeps == 2 and FAST.rdo_sweeps == 16
-    assert pilot_options({"recipe": "paper"})["recipe"].rdo_sweeps == 0
+    assert pilot_options({})["recipe"].encode.rdo_sweeps == 2 and FAST.encode.rdo_sweeps == 16
+    assert pilot_options({"recipe": "paper"})["recipe"].encode.rdo_sweeps == 0
     assert FitSettings(5000, recipe="paper").iterations == FitSettings(5000, recipe="paper",
                                                                        sigmoid_colours=True).iterations == 50_000
     assert encode_settings(5000, iterations=3000)[0].iterations == 2_700  # asked for, as asked
 
 
 def test_an_encode_is_one_schedule_with_the_default_recipe_and_two_with_the_papers():
-    assert FAST.encode_phases(12_000) == (10_800, 1_200)
-    assert FAST.encode_phases(12_000, 500) == (11_500, 500) and FAST.encode_phases(12_000, 0) == (12_000, 0)
-    assert PAPER.encode_phases(50_000) == (50_000, 10_000) and PAPER.encode_phases(50_000, 7) == (50_000, 7)
+    fast, paper = FAST.encode, PAPER.encode
+    assert fast.encode_phases(12_000) == (10_800, 1_200)
+    assert fast.encode_phases(12_000, 500) == (11_500, 500) and fast.encode_phases(12_000, 0) == (12_000, 0)
+    assert paper.encode_phases(50_000) == (50_000, 10_000) and paper.encode_phases(50_000, 7) == (50_000, 7)
     with pytest.raises(GIError, match="leave none of the 300"):
-        FAST.encode_phases(300, 300)
+        fast.encode_phases(300, 300)
 
 
 def test_a_default_encode_spends_its_iterations_in_one_pass(small_crop):
