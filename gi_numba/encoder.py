@@ -83,7 +83,7 @@ def compress(image, n_gaussians: int, iterations=None, qat_iterations=None, seed
     """Encode an image with ``n_gaussians`` Gaussians into ``.gi`` bytes.
 
     The ``recipe`` (:mod:`gi_numba.recipes`) says how the ``iterations``
-    (default: its own) are spent (:meth:`~gi_numba.recipes.Recipe.encode_phases`):
+    (default: its own) are spent (:meth:`~gi_numba.recipes.EncodeRecipe.encode_phases`):
     ``"paper"`` (docs/algorithm.md §6 exactly) fits for ``iterations`` and then runs
     ``qat_iterations`` (default ``0.2 * iterations``) of quantisation-aware
     training; the default recipe is one pass, QAT the last ``qat_iterations``

@@ -53,7 +53,7 @@ class FitSettings:
     ``seconds`` and ``target_psnr`` stop the fit early once that much time has
     passed or the training PSNR reaches it (:class:`~gi_numba.training.StopRule`).
     ``pixels`` (the image's, when known) lets a recipe lengthen a dense fit
-    asked for no iterations (:meth:`~gi_numba.recipes.Recipe.fit_iterations`).
+    asked for no iterations (:meth:`~gi_numba.recipes.PhaseRecipe.fit_iterations`).
     """
 
     n_gaussians: int
@@ -192,7 +192,7 @@ def representation_phase(settings, height, width, name="fit"):
 
 def learning_rate_schedule(settings, height, width):
     """``(base learning rate(s), schedule)`` of a fit with ``settings`` on a ``height x width`` image: the
-    recipe's (:meth:`~gi_numba.recipes.Recipe.learning_rates`), or the paper's halving every
+    recipe's (:meth:`~gi_numba.recipes.PhaseRecipe.learning_rates`), or the paper's halving every
     ``settings.lr_decay_every`` iterations if asked for. Iteration ``i`` trains at ``schedule(rates, i)``."""
     recipe = settings.phase_recipe
     schedule = (StepDecay(settings.lr_decay_every) if settings.lr_decay_every is not None
