@@ -516,3 +516,19 @@ def test_psnr_target_gives_the_smallest_file_found_that_reaches_it(small_crop, m
     assert any(psnr < 22.0 for _, _, psnr in tried)  # the search went low enough to miss
     unreachable, best = codec.compress_to_psnr(small_crop, 80.0, iterations=100, qat_iterations=10, max_tries=2)
     assert best.psnr < 80.0 and len(unreachable) == best.nbytes
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(height=st.integers(8, 40), width=st.integers(8, 40), n=st.integers(1, 40), iterations=st.integers(20, 200),
+       recipe=st.sampled_from(["paper", "fast"]), seed=st.integers(0, 2 ** 31), grey=st.booleans())
+def test_an_encode_reports_what_its_file_decodes_to(height, width, n, iterations, recipe, seed, grey):
+    """On random small images and options: the report's bytes, bpp and PSNR are the file's and its decoding's."""
+    rng = np.random.default_rng(seed)
+    image = rng.integers(0, 256, (height, width) if grey else (height, width, 3)).astype(np.uint8)
+    n = min(n, height * width)
+    data, report = compress(image, n, iterations=iterations, seed=seed, recipe=recipe, return_report=True)
+    decoded = decompress(data)
+    target = np.repeat(image[..., None], 3, axis=2) if grey else image
+    assert report.nbytes == len(data) and report.bpp == 8.0 * len(data) / (height * width)
+    assert report.psnr == gi_numba.psnr(decoded, target.astype(np.float32) / 255)
+    assert report.n_gaussians == bitstream.read(data).codes.n_gaussians
