@@ -148,6 +148,7 @@ def train(state, phase, rng=None, progress=None, progress_every=100, snapshots=N
     best_loss, best_psnr, best_iteration, best_history = math.inf, -math.inf, 0, []
     iteration, interrupted, diverged, warmup, stopped = 0, False, False, 0.0, None
     start = time.perf_counter()
+    memory = phase.strategy.fresh_memory(state.n_gaussians)
     try:
         for iteration in interruptible_range(phase.iterations):
             sse, not_finite = state.loss_and_flag()
@@ -162,7 +163,7 @@ def train(state, phase, rng=None, progress=None, progress_every=100, snapshots=N
                 best_loss, best_psnr, best_iteration = loss, psnr, iteration
                 state.remember_best()
             state.step(phase.lr_at(iteration), iteration)
-            phase.strategy.after_step(state, iteration, state.largest_errors, rng)
+            phase.strategy.after_step(state, iteration, state.largest_errors, rng, memory)
             if iteration == 1:
                 warmup = time.perf_counter() - start
             best_history.append(best_psnr)

@@ -108,23 +108,25 @@ def test_filter_is_capped_and_off_without_caf():
 def test_the_null_strategy_starts_with_all_gaussians_and_changes_none():
     strategy = Strategy(100, 30, 30)
     state = strategy.initial_state(np.random.default_rng(0))
+    memory = strategy.fresh_memory(state.n_gaussians)
     assert state.n_gaussians == 100
     state.params[0, 3] = 1e6  # not positive definite: would be pruned with densification
-    assert not any(strategy.after_step(state, i, None, np.random.default_rng(0)) for i in range(1, 1001))
+    assert not any(strategy.after_step(state, i, None, np.random.default_rng(0), memory) for i in range(1, 1001))
     assert state.n_gaussians == 100
 
 
 def test_the_prune_strategy_prunes_on_schedule_and_never_grows():
     strategy = PruneStrategy(100, 30, 30, prune_every=50)
     state = strategy.initial_state(np.random.default_rng(0))
+    memory = strategy.fresh_memory(state.n_gaussians)
     state.params[:, 2:5] = (2.0, 0.0, 2.0)
     state.params[0, 3] = 1e6
     rng = np.random.default_rng(0)  # no largest_errors: growth would call it
-    assert not strategy.after_step(state, 49, None, rng)
+    assert not strategy.after_step(state, 49, None, rng, memory)
     assert state.n_gaussians == 100
-    assert strategy.after_step(state, 50, None, rng)
+    assert strategy.after_step(state, 50, None, rng, memory)
     assert state.n_gaussians == 99
-    assert not any(strategy.after_step(state, i, None, rng) for i in range(51, 1001))
+    assert not any(strategy.after_step(state, i, None, rng, memory) for i in range(51, 1001))
 
 
 def test_growth_interval_scales_with_iterations():
@@ -180,13 +182,15 @@ def test_last_growth_fills_the_budget():
 def test_after_step_prunes_on_schedule_and_grows_when_due():
     strategy = DensifyStrategy(60, 60, 80, iterations=1000, prune_every=100, grow_every=200)
     state = strategy.initial_state(np.random.default_rng(0))  # filter 5.7: all positive definite
+    memory = strategy.fresh_memory(state.n_gaussians)
     state.params[0, 3] = 1e6
     target = np.zeros((60, 80, 3), np.float32)
-    assert not strategy.after_step(state, 150, None, np.random.default_rng(0))
-    assert strategy.after_step(state, 100, None, np.random.default_rng(0))
+    assert not strategy.after_step(state, 150, None, np.random.default_rng(0), memory)
+    assert strategy.after_step(state, 100, None, np.random.default_rng(0), memory)
     assert state.n_gaussians == 29 and not strategy.grows_at(100)
     assert strategy.grows_at(200) and not strategy.grows_at(1000)
-    strategy.after_step(state, 200, partial(largest_error_pixels, target + 0.5, target), np.random.default_rng(0))
+    strategy.after_step(state, 200, partial(largest_error_pixels, target + 0.5, target), np.random.default_rng(0),
+                        memory)
     assert state.n_gaussians > 29
 
 
@@ -277,18 +281,33 @@ def test_refill_grows_back_what_pruning_took_until_its_iteration_and_without_it_
         strategy = DensifyStrategy(60, 60, 80, iterations=1000, prune_every=100, grow_every=200,
                                    refill_until=refill_until)
         state = strategy.initial_state(np.random.default_rng(0))  # filter 5.7: all positive definite
+        memory = strategy.fresh_memory(state.n_gaussians)
         state.params[:2, 3] = 1e6
         assert strategy.refills_at(300) == (refill_until is not None) and not strategy.refills_at(200)
-        strategy.after_step(state, 100, errors, np.random.default_rng(0))
+        strategy.after_step(state, 100, errors, np.random.default_rng(0), memory)
         assert state.n_gaussians == expected
         if refill_until is not None:
             assert (state.params[-2:, 0] > 78).all()  # at the largest errors: the right-hand columns
-            strategy.after_step(state, 200, errors, np.random.default_rng(0))  # growth: the new count is kept
+            strategy.after_step(state, 200, errors, np.random.default_rng(0), memory)  # growth: the new count is kept
             grown = state.n_gaussians
-            assert grown > 30 and strategy.refill_target == grown
+            assert grown > 30 and memory["refill_target"] == grown
             state.params[:2, 3] = 1e6
-            strategy.after_step(state, 300, errors, np.random.default_rng(0))
+            strategy.after_step(state, 300, errors, np.random.default_rng(0), memory)
             assert state.n_gaussians == grown
             state.params[:3, 3] = 1e6
-            strategy.after_step(state, 500, errors, np.random.default_rng(0))  # past refill_until: pruned only
+            strategy.after_step(state, 500, errors, np.random.default_rng(0), memory)  # past refill_until: pruned only
             assert state.n_gaussians == grown - 3
+
+
+def test_one_strategy_object_runs_two_fits_alike_and_is_not_changed_by_them(small_crop):
+    """What a strategy remembers between steps lives in the run's memory (:meth:`fresh_memory`), not in it."""
+    from gi_numba.optim import Constant
+    from gi_numba.training import Phase, train
+    strategy = DensifyStrategy(80, 64, 96, iterations=400, prune_every=50, grow_every=100, refill_until=350,
+                               residual_colours=True)
+    before = dict(vars(strategy))  # every field a number, a flag or the shared parameterisation
+    phase = Phase("fit", 400, 0.05, Constant(), strategy)
+    runs = [train(_host_training(64, 96, strategy, IdentityMap(), small_crop), phase, np.random.default_rng(0))
+            for _ in range(2)]
+    assert vars(strategy) == before
+    assert np.array_equal(runs[0].params, runs[1].params) and runs[0].params.shape[0] > 40

@@ -1,8 +1,11 @@
 """What the training loop asks of a strategy; the strategies that change nothing or only prune (docs/algorithm.md §5).
 
-A strategy decides who is created, grown and pruned, and when. The loop
-(:func:`gi_numba.training.train`) calls :meth:`Strategy.initial_state` once
-for a fresh fit and :meth:`Strategy.after_step` after every optimiser step;
+A strategy decides who is created, grown and pruned, and when. The fit
+calls :meth:`Strategy.initial_state` once for a fresh start; the loop
+(:func:`gi_numba.training.train`) asks :meth:`Strategy.fresh_memory` for
+what the strategy remembers between steps of that one run, holds it, and
+passes it to :meth:`Strategy.after_step` after every optimiser step, so a
+strategy object itself never changes and can run any number of fits;
 a strategy changes ``N`` only through the state's
 ``prune_non_positive_definite`` and ``add_gaussians``, so optimiser moments
 follow their Gaussians on the host and on a GPU alike.
@@ -67,12 +70,18 @@ class Strategy:
         return TrainState.fresh(params, np.full(n, self.filter_variance(n), np.float32),
                                 OPTIMIZERS[model.optimizer], model)
 
-    def after_step(self, state, iteration, largest_errors, rng):
+    def fresh_memory(self, n_gaussians: int) -> dict:
+        """What this strategy remembers between the steps of one run that starts with ``n_gaussians``
+        (the caller holds it and passes it to :meth:`after_step`); the null strategy remembers nothing."""
+        return {}
+
+    def after_step(self, state, iteration: int, largest_errors, rng, memory: dict) -> bool:
         """Change ``state`` after optimiser step ``iteration`` (1-based); returns whether ``N`` changed.
 
         ``largest_errors(k)`` returns the rows and columns of the ``k`` pixels
         where the current render is worst (see
-        :func:`~.densify.largest_error_pixels`). The null strategy changes nothing.
+        :func:`~.densify.largest_error_pixels`); ``memory`` is this run's
+        :meth:`fresh_memory`. The null strategy changes nothing.
         """
         return False
 
@@ -83,7 +92,7 @@ class PruneStrategy(Strategy):
 
     prune_every: int = PRUNE_EVERY
 
-    def after_step(self, state, iteration, largest_errors, rng):
+    def after_step(self, state, iteration, largest_errors, rng, memory):
         """Prune on schedule (docs/algorithm.md §5); returns whether ``N`` changed."""
         if iteration % self.prune_every == 0:
             return state.prune_non_positive_definite()

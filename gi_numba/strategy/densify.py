@@ -6,7 +6,7 @@ positive definite (as :class:`~.base.PruneStrategy`), and growth at the
 pixels with the largest error.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -51,8 +51,6 @@ class DensifyStrategy(PruneStrategy):
     content_aware: bool = False
     residual_colours: bool = False
     refill_until: int | None = None
-    #: The count the last growth step (or the initialisation) left: what :meth:`refill` grows back to.
-    refill_target: int = field(default=0, init=False)
 
     def __post_init__(self):
         if self.grow_every is None:
@@ -65,7 +63,7 @@ class DensifyStrategy(PruneStrategy):
         return max(self.n_max // 2, 1)
 
     def initial_state(self, rng, target=None):
-        """The sparse initial state; :meth:`refill` keeps its count until the first growth step.
+        """The sparse initial state.
 
         With :attr:`content_aware` the Gaussians are then placed and sized
         by ``target`` (:func:`content_aware_start`).
@@ -73,8 +71,12 @@ class DensifyStrategy(PruneStrategy):
         state = super().initial_state(rng)
         if self.content_aware and target is not None:
             content_aware_start(state, target, rng)
-        self.refill_target = state.n_gaussians
         return state
+
+    def fresh_memory(self, n_gaussians):
+        """``refill_target``: the count the last growth step (at first, the start) left, which
+        :meth:`refill` grows back to."""
+        return dict(refill_target=n_gaussians)
 
     def grows_at(self, iteration):
         """Whether :meth:`after_step` at ``iteration`` is a growth step."""
@@ -90,35 +92,35 @@ class DensifyStrategy(PruneStrategy):
         """From this iteration on a growth step is the last one, which fills the budget."""
         return self.growth_until - self.grow_every
 
-    def after_step(self, state, iteration, largest_errors, rng):
+    def after_step(self, state, iteration, largest_errors, rng, memory):
         """Prune and grow (or refill) after optimiser step ``iteration`` (1-based); returns whether ``N`` changed.
 
         ``largest_errors`` is called only when Gaussians are added.
         """
-        changed = super().after_step(state, iteration, largest_errors, rng)
+        changed = super().after_step(state, iteration, largest_errors, rng, memory)
         if self.grows_at(iteration):
             changed |= self.grow(state, iteration, largest_errors, rng)
+            memory["refill_target"] = state.n_gaussians
         elif self.refills_at(iteration):
-            changed |= self.refill(state, largest_errors, rng)
+            changed |= self.refill(state, memory["refill_target"], largest_errors, rng)
         return changed
 
     def grow(self, state, iteration, largest_errors, rng):
         """Add Gaussians at the pixels with the largest L1 error (docs/algorithm.md §5)."""
         room = self.n_max - state.n_gaussians
         k = room if iteration >= self.last_growth else min(self.grow_batch, room)
-        grown = self.add_at_largest_errors(state, k, largest_errors, rng)
-        self.refill_target = state.n_gaussians
-        return grown
+        return self.add_at_largest_errors(state, k, largest_errors, rng)
 
-    def refill(self, state, largest_errors, rng):
-        """Grow back at the largest errors what pruning removed since the last growth step (:attr:`refill_target`).
+    def refill(self, state, count, largest_errors, rng):
+        """Grow back to ``count`` Gaussians (what the last growth step left, :meth:`fresh_memory`) at the
+        largest errors: what pruning removed since then.
 
         The default recipe's departure from §5 (docs/recipes.md): with its
         large covariance steps many Gaussians leave positive definiteness
         between two growth steps, and the fit would run with fewer than its
         growth gave it.
         """
-        return self.add_at_largest_errors(state, self.refill_target - state.n_gaussians, largest_errors, rng)
+        return self.add_at_largest_errors(state, count - state.n_gaussians, largest_errors, rng)
 
     def add_at_largest_errors(self, state, k, largest_errors, rng):
         """Add ``k`` Gaussians at the ``k`` pixels of largest error (those not positive definite are dropped)."""
