@@ -8,8 +8,8 @@ from gi_numba import bitstream
 from gi_numba.bitstream import FORMATS
 from gi_numba.bitstream.models import Stream
 from gi_numba.codec import compress, decompress
-from gi_numba.encoder import depth_candidates
 from gi_numba.coding import ROLES
+from gi_numba.encoder import depth_candidates
 from gi_numba.quantize import QuantizedGaussians, QuantizedMap, initial_quantizers, quantize
 from gi_numba.rate import RateTerm, code_length_slopes
 from gi_numba.recipes import recipe_named
@@ -122,6 +122,6 @@ def test_an_encode_keeps_the_bit_depths_of_lower_rate_distortion_cost(small_crop
 
 
 def test_only_the_default_encoder_chooses_bit_depths_and_only_when_none_are_asked_for():
-    assert depth_candidates(recipe_named("paper")) == [None]
-    assert depth_candidates(recipe_named("fast")) == [None, {"position": 11, "variance": 5}]
-    assert depth_candidates(recipe_named("fast"), {"colour": 7}) == [{"colour": 7}]
+    assert depth_candidates(recipe_named("paper").encode) == [None]
+    assert depth_candidates(recipe_named("fast").encode) == [None, {"position": 11, "variance": 5}]
+    assert depth_candidates(recipe_named("fast").encode, {"colour": 7}) == [{"colour": 7}]
