@@ -122,21 +122,21 @@ class CorrelationYCoCgCoding(Coding):
                   Attribute("covariance", "lsq", BITS_V2["covariance"], ("corr",)),
                   Attribute("colour", "lsq", BITS_V2["colour"], ("Y", "Co", "Cg")))
 
-    def coded_values(self, means, cov, colours):
+    def coded_values(self, means, cov, colours) -> dict:
         values = super().coded_values(means, cov, colours)
         values["correlation"] = correlation(cov)
         values["covariance"] = np.arctanh(np.clip(values["correlation"], -MAX_CORRELATION, MAX_CORRELATION))[:, None]
         values["colour"] = colours @ RGB_TO_YCOCG.T
         return values
 
-    def drawn(self, values, dtype=np.float32):
+    def drawn(self, values, dtype=np.float32) -> np.ndarray:
         out = super().drawn(values, dtype)
         a, c = values["variance"][:, 0], values["variance"][:, 1]
         out[:, COV_XY] = (np.tanh(values["covariance"][:, 0]) * np.sqrt(a * c))[:, None]
         out[:, COLOUR] = values["colour"] @ YCOCG_TO_RGB.T
         return out
 
-    def value_gradients(self, grad, values):
+    def value_gradients(self, grad, values) -> dict:
         """The variances get their own gradient plus ``g_b r^ sqrt(c^/a^) / 2`` (and ``a <-> c``), ``t^``
         gets ``g_b sqrt(a^c^) (1 - r^2)`` with ``r^ = tanh(t^)``, and YCoCg, linear, ``g_rgb^ M^-1``."""
         g = super().value_gradients(grad, values)
@@ -149,7 +149,7 @@ class CorrelationYCoCgCoding(Coding):
         g["colour"] = g["colour"] @ YCOCG_TO_RGB
         return g
 
-    def parameter_gradients(self, through, inputs):
+    def parameter_gradients(self, through, inputs) -> np.ndarray:
         """The correlation ``r = b / sqrt(a c)`` (coded as ``t = atanh(r)``) reaches ``b`` as
         ``g_r / sqrt(ac)`` and ``a``, ``c`` as ``-g_r r / (2a)``, ``-g_r r / (2c)`` (zero where ``r`` is
         clipped), and YCoCg reaches RGB as ``g_YCoCg M``."""

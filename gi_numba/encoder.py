@@ -79,7 +79,7 @@ class EncodePlan:
 
 def compress(image, n_gaussians: int, iterations=None, qat_iterations=None, seed=0, *, recipe=None, bits=None,
              lr=None, lmbda=None, backend="cpu", progress=None, progress_every=100, return_report=False,
-             max_pixels=None):
+             max_pixels=None) -> bytes | tuple:
     """Encode an image with ``n_gaussians`` Gaussians into ``.gi`` bytes.
 
     The ``recipe`` (:mod:`gi_numba.recipes`) says how the ``iterations``

@@ -32,7 +32,7 @@ from .maps import IdentityMap, ParameterMap, SigmoidColourMap
 from .model import GaussianImage
 from .optim import StepDecay
 from .parameterisation import DIRECT, parameterisation
-from .recipes import DEFAULT_RECIPE, PAPER, recipe_named
+from .recipes import DEFAULT_RECIPE, PAPER, PhaseRecipe, Recipe, recipe_named
 from .strategy import DensifyStrategy, Strategy
 from .training import FitDiverged, Phase, Progress, StopRule, raise_if_diverged, run_phase
 
@@ -101,12 +101,12 @@ class FitSettings:
             self.target_psnr = check_number(self.target_psnr, "the target PSNR", 0, 200, above=True)
 
     @property
-    def training_recipe(self):
+    def training_recipe(self) -> Recipe:
         """The :class:`~gi_numba.recipes.Recipe` (``recipe`` may also be given as one, e.g. by benchmarks)."""
         return self._recipe
 
     @property
-    def phase_recipe(self):
+    def phase_recipe(self) -> PhaseRecipe:
         """The :class:`~gi_numba.recipes.PhaseRecipe` this fit runs: the recipe's ``fit``, or with
         ``sigmoid_colours`` (colours trained as logits) its encode's ``warmup``."""
         return self._recipe.encode.warmup if self.sigmoid_colours else self._recipe.fit
@@ -114,7 +114,7 @@ class FitSettings:
 
 def fit(image, n_gaussians, iterations=None, seed=0, *, recipe=None, seconds=None, psnr=None, model="gi++",
         densify=None, caf=None, lr=None, lr_decay_every=None, backend="cpu", sigmoid_colours=False,
-        progress=None, progress_every=100, snapshots=None, max_pixels=None):
+        progress=None, progress_every=100, snapshots=None, max_pixels=None) -> GaussianImage:
     """Fit ``n_gaussians`` Gaussians to ``image`` and return the best :class:`GaussianImage`.
 
     ``image`` is a path or an ``(H, W)``/``(H, W, C)`` array (uint8, uint16, or
@@ -147,7 +147,7 @@ def fit(image, n_gaussians, iterations=None, seed=0, *, recipe=None, seconds=Non
     return fit_target(target, channels, settings, progress, progress_every, snapshots)
 
 
-def as_target(image, max_pixels=None):
+def as_target(image, max_pixels=None) -> tuple:
     """``(target (H, W, 3) float32, source channel count)`` from a path, an image file's bytes or an array."""
     if isinstance(image, (str, Path, bytes)):
         target, info = load_image(image, max_pixels)
@@ -162,7 +162,7 @@ def _check(settings, height, width):
                       f"of this {width}x{height} image")
 
 
-def representation_phase(settings, height, width, name="fit"):
+def representation_phase(settings, height, width, name="fit") -> Phase:
     """The :class:`~gi_numba.training.Phase` a fit with ``settings`` runs on a ``height x width`` image.
 
     Its learning rates, schedule, growth pace and early stop are the recipe's
@@ -190,7 +190,7 @@ def representation_phase(settings, height, width, name="fit"):
                  _mapping(settings, model, height, width), stop)
 
 
-def learning_rate_schedule(settings, height, width):
+def learning_rate_schedule(settings, height, width) -> tuple:
     """``(base learning rate(s), schedule)`` of a fit with ``settings`` on a ``height x width`` image: the
     recipe's (:meth:`~gi_numba.recipes.PhaseRecipe.learning_rates`), or the paper's halving every
     ``settings.lr_decay_every`` iterations if asked for. Iteration ``i`` trains at ``schedule(rates, i)``."""
@@ -201,7 +201,8 @@ def learning_rate_schedule(settings, height, width):
     return rates, schedule
 
 
-def fit_target(target, channels, settings, progress=None, progress_every=100, snapshots=None, name="fit"):
+def fit_target(target, channels, settings, progress=None, progress_every=100, snapshots=None,
+               name="fit") -> GaussianImage:
     """Fit an already loaded ``(H, W, 3)`` target with ``settings``; the phase is called ``name`` in progress."""
     height, width = target.shape[:2]
     _check(settings, height, width)

@@ -41,21 +41,21 @@ from .optim import Adam, step_decay
 from .parameterisation import positive_definite, sigmoid
 
 
-def lsq_init(values, bits):
+def lsq_init(values, bits) -> tuple:
     """LSQ+ step and offset from the data: ``s = (max - min) / (2^bits - 1)``, ``beta = min``."""
     low, high = values.min(axis=0), values.max(axis=0)
     step = (high - low) / (2 ** bits - 1)
     return float32(np.where(step > 0, step, 1.0)), float32(low)
 
 
-def lsq_forward(values, step, offset, bits):
+def lsq_forward(values, step, offset, bits) -> tuple:
     """Codes, de-quantised values and the unrounded positions ``(v - beta) / s`` (tutorial step 7)."""
     scaled = (values - offset) / step
     codes = np.clip(np.rint(scaled), 0, 2 ** bits - 1)
     return codes, codes * step + offset, scaled
 
 
-def lsq_backward(grad, codes, scaled, bits):
+def lsq_backward(grad, codes, scaled, bits) -> tuple:
     """Straight-through gradients of LSQ+ for ``v``, the step and the offset (summed per channel; tutorial step 7)."""
     inside = (scaled >= -0.5) & (scaled <= 2 ** bits - 0.5)
     grad_values = np.where(inside, grad, 0.0)
@@ -64,7 +64,7 @@ def lsq_backward(grad, codes, scaled, bits):
     return grad_values, grad_step, grad_offset
 
 
-def log_init(values, bits):
+def log_init(values, bits) -> tuple:
     """Step ``s`` and offset ``beta`` of the log-uniform quantiser, per channel, from the data's log range."""
     logs = np.log(np.abs(values) + LOG_EPS)
     low, high = logs.min(axis=0), logs.max(axis=0)
@@ -72,14 +72,14 @@ def log_init(values, bits):
     return float32(np.where(step > 0, step, 1.0)), float32(low)
 
 
-def log_forward(values, step, offset, bits):
+def log_forward(values, step, offset, bits) -> tuple:
     """Codes and de-quantised values ``exp(q s + beta)`` of the log-uniform quantiser."""
     logs = np.log(np.abs(values) + LOG_EPS)
     codes = np.clip(np.rint((logs - offset) / step), 0, 2 ** bits - 1)
     return codes, np.exp(codes * step + offset)
 
 
-def render_attributes(params, lam):
+def render_attributes(params, lam) -> tuple:
     """The attributes that are quantised: means, filtered covariance, sigmoid colours (float64)."""
     p = params.astype(np.float64)
     return p[:, MEAN], filtered_covariances(params, lam), sigmoid(p[:, COLOUR])
@@ -90,7 +90,7 @@ def _attribute_values(params, lam, coding):
     return coding.coded_values(*render_attributes(params, lam))
 
 
-def initial_quantizers(params, lam, bits=None, version=1):
+def initial_quantizers(params, lam, bits=None, version=1) -> QuantizerParams:
     """Quantiser parameters initialised from the data (docs/algorithm.md §6), for a file of ``version``."""
     coding = format_of(version).coding
     bits = dict(coding.default_bits, **(bits or {}))
@@ -121,12 +121,12 @@ class Quantised:
     inputs: dict
     streams: list = None
 
-    def gaussians(self):
+    def gaussians(self) -> QuantizedGaussians:
         """The codes as the :class:`QuantizedGaussians` a file stores (every Gaussian of this pass)."""
         return QuantizedGaussians(self.quantizers, *(self.codes[role].astype(np.uint16) for role in ROLES))
 
 
-def quantise(params, lam, quantizers):
+def quantise(params, lam, quantizers) -> "Quantised":
     """The one quantiser code path, for training and for files: every attribute's codes and values.
 
     The LSQ+ attributes use ``quantizers``' steps and offsets; the variances'
@@ -147,7 +147,7 @@ def quantise(params, lam, quantizers):
     return Quantised(q, codes, values, scaled, inputs)
 
 
-def quantize(params, lam, quantizers):
+def quantize(params, lam, quantizers) -> QuantizedGaussians:
     """Codes of every Gaussian (:func:`quantise` with float32 quantiser parameters, as a file stores them),
     dropping those whose de-quantised covariance is not positive definite (in versions 2, 3 all are)."""
     result = quantise(params, lam, quantizers.copy())
@@ -157,7 +157,7 @@ def quantize(params, lam, quantizers):
                               codes.covariance[keep], codes.colour[keep])
 
 
-def dequantize(codes):
+def dequantize(codes) -> np.ndarray:
     """Render-ready ``(N, 8)`` float32 parameters (filter folded in, colours after the sigmoid)."""
     q = codes.quantizers
     values = dict(position=codes.position * q.position_step + q.position_offset,
@@ -192,14 +192,14 @@ class QuantizedMap:
         learned = np.concatenate([np.ravel(getattr(self.quantizers, k)) for k in QuantizerParams.LEARNED])
         self._adam = Adam.zeros_like(learned.astype(np.float32))
 
-    def forward(self, params, lam):
+    def forward(self, params, lam) -> tuple:
         result = quantise(params, lam, self.quantizers)
         if self.rate is not None:
             result.streams = self.rate.measure(result)
         coding = format_of(self.quantizers.version).coding
         return coding.drawn(result.values), np.zeros(params.shape[0], np.float32), result
 
-    def backward(self, grad, result):
+    def backward(self, grad, result) -> tuple:
         bits, coding = self.quantizers.bits, format_of(self.quantizers.version).coding
         grad = grad.astype(np.float64)
         g_hat = coding.value_gradients(grad, result.values)
@@ -214,11 +214,11 @@ class QuantizedMap:
             self.rate.add_gradients(result, through, own)
         return coding.parameter_gradients(through, result.inputs).astype(np.float32), own
 
-    def penalty(self, result):
+    def penalty(self, result) -> float:
         """The loss beyond the squared error: the rate term, if this map trains with one (else 0)."""
         return 0.0 if self.rate is None else self.rate.penalty(result)
 
-    def step(self, own_grads, iteration):
+    def step(self, own_grads, iteration) -> None:
         """One Adam step on the learned quantiser parameters with the gradients :meth:`backward` returned."""
         q = self.quantizers
         values = np.concatenate([np.ravel(getattr(q, k)) for k in QuantizerParams.LEARNED]).astype(np.float32)
@@ -232,6 +232,6 @@ class QuantizedMap:
         for k in ("position_step", "covariance_step", "colour_step"):
             setattr(q, k, float32(np.maximum(getattr(q, k), 1e-8)))
 
-    def snapshot(self):
+    def snapshot(self) -> QuantizerParams:
         """A copy of the quantiser parameters (to restore the best state)."""
         return self.quantizers.copy()

@@ -35,7 +35,7 @@ VALUES_PER_PIXEL = 3
 _SMOOTHING = np.array([0.25, 0.5, 0.25])
 
 
-def code_length_slopes(codes, nbits):
+def code_length_slopes(codes, nbits) -> np.ndarray:
     """``dL/du`` at each of ``codes`` (an int column): the slope of ``L(q) = -log2 p(q)`` under the codes'
     smoothed histogram over the alphabet ``0 .. 2^nbits - 1`` (one-sided at its ends)."""
     counts = np.bincount(codes, minlength=2 ** nbits).astype(np.float64)
@@ -57,19 +57,19 @@ class RateTerm:
     pixels: int
 
     @property
-    def weight(self):
+    def weight(self) -> float:
         """The MSE's units per bit of the file: ``lambda / (H W)``."""
         return self.lmbda / self.pixels
 
-    def measure(self, result):
+    def measure(self, result) -> list:
         """The streams the codes of ``result`` make: ``[(name, model, estimated bits)]`` in file order."""
         return estimated_streams(result.gaussians())
 
-    def penalty(self, result):
+    def penalty(self, result) -> float:
         """``lambda R`` in units of the squared error summed over the image: ``3 lambda`` per bit of the file."""
         return VALUES_PER_PIXEL * self.lmbda * estimated_file_bits(result.streams)
 
-    def add_gradients(self, result, through, own):
+    def add_gradients(self, result, through, own) -> None:
         """Add the rate's gradients to those of the coded values before quantisation (``through``, by
         attribute) and to those of the learned quantiser parameters (``own``)."""
         q = result.quantizers

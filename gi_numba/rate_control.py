@@ -42,7 +42,7 @@ def encode(image, n_gaussians=None, bpp=None, psnr=None, **options) -> tuple:
     return compress(image, n_gaussians, return_report=True, **options)
 
 
-def compress_to_rate(image, bpp, *, max_tries=2, **options):
+def compress_to_rate(image, bpp, *, max_tries=2, **options) -> tuple:
     """Encode at about ``bpp`` bits per pixel; returns ``(bytes, EncodeReport)``.
 
     A file is a header of a fixed size plus streams whose bytes per Gaussian
@@ -97,7 +97,7 @@ def _recipe_of(options):
     return recipe_named(options.get("recipe") or DEFAULT_RECIPE)
 
 
-def pilot_options(options):
+def pilot_options(options) -> dict:
     """:func:`compress` options of a rate pilot: a tenth of the iterations (at least 200), QAT in proportion,
     at most :data:`PILOT_RDO_SWEEPS` of RDO (:mod:`gi_numba.rdo`; docs/recipes.md)."""
     recipe = _recipe_of(options)
@@ -120,7 +120,7 @@ def _possible_count(n, bpp, pixels):
     return n
 
 
-def compress_to_psnr(image, target_psnr, *, max_tries=6, **options):
+def compress_to_psnr(image, target_psnr, *, max_tries=6, **options) -> tuple:
     """The smallest file found that decodes at ``target_psnr`` dB or more; returns ``(bytes, EncodeReport)``.
 
     PSNR grows with the Gaussian count, so the count is searched with whole

@@ -59,7 +59,7 @@ MOVES = 2 * len(COLUMNS)
 KEEPS_SHAPE = np.array([COLUMNS[move // 2][0] == "colour" for move in range(MOVES)])
 
 
-def optimise_codes(codes, target, lmbda, sweeps, progress=None):
+def optimise_codes(codes, target, lmbda, sweeps, progress=None) -> QuantizedGaussians:
     """``codes`` with the moves of :mod:`this module <gi_numba.rdo>` that lower ``D + lambda R`` applied.
 
     ``target`` is the ``(H, W, 3)`` float32 image in ``[0, 1]``, ``lmbda`` the rate
@@ -90,7 +90,7 @@ def optimise_codes(codes, target, lmbda, sweeps, progress=None):
 
 
 @numba.njit(cache=True)
-def rendered_sum(params, height, width):
+def rendered_sum(params, height, width) -> np.ndarray:
     """The unclamped ``(H, W, 3)`` float64 sum ``sum_g colour_g alpha_g`` that ``params`` (render-ready,
     float64) draw."""
     total = np.zeros((height, width, 3))

@@ -103,7 +103,7 @@ class PhaseRecipe:
         stretch = min(math.sqrt(self.reference_area / area), self.max_stretch)
         return round(self.iterations * max(stretch, 1.0))
 
-    def learning_rates(self, lr, area=None):
+    def learning_rates(self, lr, area=None) -> float | np.ndarray:
         """The phase's learning rate from base rate ``lr``: a number, or one per parameter column ``[8]``.
 
         ``area`` is the fit's pixels per Gaussian (used with ``reference_area``).
@@ -119,7 +119,7 @@ class PhaseRecipe:
             rates[columns] = lr * scale
         return rates
 
-    def schedule_for(self, iterations):
+    def schedule_for(self, iterations) -> StepDecay | CosineDecay:
         """The learning-rate schedule of a phase of ``iterations`` (:mod:`gi_numba.optim`)."""
         if self.schedule == "step":
             return StepDecay(max(round(LR_DECAY_FRACTION * iterations), 1))
@@ -129,7 +129,7 @@ class PhaseRecipe:
         """Iterations between growth steps: ten of them in ``growth_fraction * iterations``."""
         return max(int(self.growth_fraction * iterations) // 10, 1)
 
-    def refill_iteration(self, iterations):
+    def refill_iteration(self, iterations) -> int | None:
         """The iteration before which pruning steps refill (``None``: never, as §5)."""
         return None if self.refill_until is None else int(self.refill_until * iterations)
 
@@ -233,7 +233,7 @@ RECIPES = {recipe.name: recipe for recipe in (PAPER, FAST)}
 DEFAULT_RECIPE = "fast"
 
 
-def recipe_named(name):
+def recipe_named(name) -> Recipe:
     """The :class:`Recipe` called ``name``; :class:`GIError` for an unknown one."""
     if isinstance(name, Recipe):
         return name

@@ -55,7 +55,7 @@ class Phase:
         if self.stop is None:
             self.stop = StopRule()
 
-    def lr_at(self, iteration):
+    def lr_at(self, iteration) -> float | np.ndarray:
         """Learning rate of (1-based) ``iteration``."""
         return self.schedule(self.lr, iteration)
 
@@ -77,7 +77,7 @@ class StopRule:
     min_gain: float = 0.01
     after: int = 0
 
-    def reason(self, iteration, psnr, elapsed, best_history):
+    def reason(self, iteration, psnr, elapsed, best_history) -> str | None:
         """Why the phase stops after ``iteration``, or ``None`` to go on.
 
         ``best_history[i]`` is the best PSNR after iteration ``i + 1``.
@@ -106,7 +106,7 @@ class Progress:
     phase: str = "fit"   # the phase's name: "fit", or an encoder's "warm-up" and "QAT"
 
     @property
-    def eta(self):
+    def eta(self) -> float:
         """Seconds left at the average speed since the first iteration."""
         steady = (self.elapsed - self.warmup) / max(self.iteration - 1, 1)
         return steady * (self.iterations - self.iteration)
@@ -136,7 +136,7 @@ class FitDiverged(GIError):
         self.model = model
 
 
-def train(state, phase, rng=None, progress=None, progress_every=100, snapshots=None):
+def train(state, phase, rng=None, progress=None, progress_every=100, snapshots=None) -> "TrainResult":
     """Run ``phase`` on the training ``state``; returns the best state seen as a :class:`TrainResult`.
 
     Each iteration renders and differentiates the current state, remembers
@@ -214,7 +214,7 @@ def training_state(start, phase, rasterizer, target) -> "TrainingState":
     return HostTraining(start, rasterizer, target, phase.mapping)
 
 
-def raise_if_diverged(result, model):
+def raise_if_diverged(result, model) -> None:
     """Turn a diverged :class:`TrainResult` into :class:`FitDiverged` carrying the best model."""
     if not result.diverged:
         return
@@ -256,10 +256,10 @@ class TrainingState(Protocol):
     def largest_errors(self, k: int) -> tuple:
         """Rows and columns of the ``k`` worst pixels of the current render."""
 
-    def residual_colours(self, ys, xs):
+    def residual_colours(self, ys, xs) -> np.ndarray:
         """Trained colours ``[k, 3]`` that would draw ``target - render`` at pixels ``(ys, xs)``."""
 
-    def prune_non_positive_definite(self):
+    def prune_non_positive_definite(self) -> bool:
         """Remove the Gaussians whose covariance is not positive definite."""
 
     def add_gaussians(self, params, lam) -> None:
@@ -280,10 +280,10 @@ class HostTraining:
         self.penalty = 0.0
 
     @property
-    def n_gaussians(self):
+    def n_gaussians(self) -> int:
         return self.state.n_gaussians
 
-    def loss_and_flag(self):
+    def loss_and_flag(self) -> tuple:
         state = self.state
         drawn, drawn_lam, context = self.mapping.forward(state.params, state.lam)
         self._drawn = (drawn, drawn_lam)
@@ -294,33 +294,33 @@ class HostTraining:
             self._grads, self._own_grads = self.mapping.backward(grads, context)
         return sse, not_finite
 
-    def drawn(self):
+    def drawn(self) -> tuple:
         return self._drawn
 
-    def remember_best(self):
+    def remember_best(self) -> None:
         self._best = (self.state.params.copy(), self.state.lam.copy(), self.mapping.snapshot())
 
-    def best(self):
+    def best(self) -> tuple:
         return self._best
 
-    def step(self, lr, iteration):
+    def step(self, lr, iteration) -> None:
         self.state.optimizer.step(self.state.params, self._grads, lr)
         self.mapping.step(self._own_grads, iteration)
 
-    def largest_errors(self, k):
+    def largest_errors(self, k) -> tuple:
         """Rows and columns of the ``k`` worst pixels of the current render (the strategy's ranking)."""
         drawn, drawn_lam, _ = self.mapping.forward(self.state.params, self.state.lam)
         render = self.rasterizer.render(drawn, drawn_lam).transpose(1, 2, 0)
         return largest_error_pixels(render, self.target, k)
 
-    def residual_colours(self, ys, xs):
+    def residual_colours(self, ys, xs) -> np.ndarray:
         """Trained colours that would draw ``target - render`` at pixels ``(ys, xs)`` (``(k, 3)``)."""
         drawn, drawn_lam, _ = self.mapping.forward(self.state.params, self.state.lam)
         render = self.rasterizer.render(drawn, drawn_lam)
         return self.mapping.trained_colours(self.target[ys, xs] - render[:, ys, xs].T)
 
-    def prune_non_positive_definite(self):
+    def prune_non_positive_definite(self) -> bool:
         return self.state.prune_non_positive_definite()
 
-    def add_gaussians(self, params, lam):
+    def add_gaussians(self, params, lam) -> None:
         self.state.add_gaussians(params, lam)

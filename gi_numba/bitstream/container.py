@@ -253,7 +253,7 @@ def _codes_from_columns(columns, bits, quantizers, height, width):
     return QuantizedGaussians(quantizers, *(_stacked(*group) for group in roles.values()))
 
 
-def check_decoded_values(extremes: dict, q: QuantizerParams, height: int, width: int):
+def check_decoded_values(extremes: dict, q: QuantizerParams, height: int, width: int) -> None:
     """Refuse quantiser parameters that decode a file's codes to values no encoder writes (docs/format.md,
     "What a reader checks"): means more than :data:`POSITION_MARGIN` image sizes outside the image,
     log-variances outside ``[MIN_LOG_VARIANCE, ln((MAX_DEVIATION x size)^2)]`` (checked before anything is

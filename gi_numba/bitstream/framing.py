@@ -19,7 +19,7 @@ import struct
 import numpy as np
 
 from ..errors import CorruptFile
-from .models import MODELS, check_support
+from .models import MODELS, EntropyModel, check_support
 from .varint import read_varint, varint_bytes, varints
 
 
@@ -55,7 +55,7 @@ class Framing:
         raise NotImplementedError
 
 
-def model_at(body: bytes, pos: int, models: tuple):
+def model_at(body: bytes, pos: int, models: tuple) -> EntropyModel:
     """The model of ``models`` whose id is the byte at ``pos``."""
     if pos >= len(body) or body[pos] not in {model.id for model in models}:
         raise CorruptFile("file is damaged (bad stream table)")
@@ -77,11 +77,11 @@ class IndexedRecords(Framing):
     PAYLOAD = struct.Struct("<I")    # payload bytes
     SUPPORT = struct.Struct("<ii")
 
-    def record(self, index, model, parameters, payload):
+    def record(self, index, model, parameters, payload) -> bytes:
         return (self.HEAD.pack(index, model.id, len(parameters)) + parameters + self.PAYLOAD.pack(len(payload))
                 + payload)
 
-    def read_record(self, body, pos, index, nbits, models):
+    def read_record(self, body, pos, index, nbits, models) -> tuple:
         stream_id, _, parameter_bytes = self.HEAD.unpack_from(body, pos)
         if stream_id != index:
             raise CorruptFile("file is damaged (bad stream table)")
@@ -97,55 +97,55 @@ class IndexedRecords(Framing):
         payload, pos = payload_at(body, pos + parameter_bytes + self.PAYLOAD.size, payload_bytes)
         return model, parameters, payload, pos
 
-    def record_bits(self, stream_bits):
+    def record_bits(self, stream_bits) -> int:
         return 8 * (self.HEAD.size + self.PAYLOAD.size)
 
-    def support_bytes(self, low, high):
+    def support_bytes(self, low, high) -> int:
         return self.SUPPORT.size
 
-    def pack_support(self, low, high):
+    def pack_support(self, low, high) -> bytes:
         return self.SUPPORT.pack(low, high)
 
-    def read_support(self, data, pos, nbits):
+    def read_support(self, data, pos, nbits) -> tuple:
         """The support as stored; the decoder checks it against the alphabet with the payload."""
         if pos + self.SUPPORT.size > len(data):
             raise self.short_parameters()
         return self.SUPPORT.unpack_from(data, pos), pos + self.SUPPORT.size
 
-    def short_parameters(self):
+    def short_parameters(self) -> CorruptFile:
         return CorruptFile("file is damaged (bad entropy model)")
 
 
 class CompactRecords(Framing):
     """Version 3: a record is its model id, the model's self-delimiting parameters and a varint length."""
 
-    def record(self, index, model, parameters, payload):
+    def record(self, index, model, parameters, payload) -> bytes:
         return bytes([model.id]) + parameters + varints([len(payload)]) + payload
 
-    def read_record(self, body, pos, index, nbits, models):
+    def read_record(self, body, pos, index, nbits, models) -> tuple:
         model = model_at(body, pos, models)
         parameters, pos = model.read_parameters(body, pos + 1, nbits, self)
         payload_bytes, pos = read_varint(body, pos)
         payload, pos = payload_at(body, pos, payload_bytes)
         return model, parameters, payload, pos
 
-    def record_bits(self, stream_bits):
+    def record_bits(self, stream_bits) -> int:
         return 8 * (1 + varint_bytes(np.array([int(stream_bits) // 8])))
 
-    def support_bytes(self, low, high):
+    def support_bytes(self, low, high) -> int:
         return varint_bytes(np.array([low, high]))
 
-    def pack_support(self, low, high):
+    def pack_support(self, low, high) -> bytes:
         return varints(np.array([low, high]))
 
-    def read_support(self, data, pos, nbits):
+    def read_support(self, data, pos, nbits) -> tuple:
         """The support, checked against the alphabet before anything it sizes is read."""
         low, pos = read_varint(data, pos)
         high, pos = read_varint(data, pos)
         check_support(low, high, nbits)
         return (low, high), pos
 
-    def short_parameters(self):
+    def short_parameters(self) -> CorruptFile:
         return CorruptFile("file is truncated")
 
 

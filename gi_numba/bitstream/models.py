@@ -53,7 +53,7 @@ def support(symbols: np.ndarray) -> tuple:
     return low, max(high, low + 1)
 
 
-def check_support(low: int, high: int, nbits: int):
+def check_support(low: int, high: int, nbits: int) -> None:
     """Refuse a support outside the alphabet of ``nbits``-bit codes (one past the last code allowed)."""
     if not 0 <= low < high <= 2 ** nbits:
         raise CorruptFile("file is damaged (entropy model outside the code alphabet)")
@@ -87,16 +87,16 @@ class Fixed(EntropyModel):
 
     id, name = 0, "fixed"
 
-    def estimated_bits(self, stream, framing):
+    def estimated_bits(self, stream, framing) -> float:
         return 8 * packed_bytes(stream.symbols.size, stream.nbits)
 
-    def encode(self, stream, framing):
+    def encode(self, stream, framing) -> tuple:
         return b"", pack_bits(stream.symbols, stream.nbits)
 
-    def read_parameters(self, data, pos, nbits, framing):
+    def read_parameters(self, data, pos, nbits, framing) -> tuple:
         return (), pos
 
-    def decode(self, parameters, payload, count, nbits):
+    def decode(self, parameters, payload, count, nbits) -> np.ndarray:
         if len(payload) != packed_bytes(count, nbits):
             raise CorruptFile("file is damaged (fixed-length stream of the wrong size)")
         return unpack_bits(payload, count, nbits)
@@ -105,14 +105,14 @@ class Fixed(EntropyModel):
 class AnsModel(EntropyModel):
     """A model whose symbols are ANS-coded: parameters ``support + own fields``, payload 32-bit words."""
 
-    def estimated_bits(self, stream, framing):
+    def estimated_bits(self, stream, framing) -> float:
         return 8 * self.parameter_bytes(stream, framing) + self.information_bits(stream) + ANS_FINAL_BITS
 
-    def fit(self, stream):
+    def fit(self, stream) -> object:
         """The model's own fields fitted to ``stream`` (besides the support)."""
         raise NotImplementedError
 
-    def fitted(self, stream):
+    def fitted(self, stream) -> object:
         """:meth:`fit` of ``stream``, computed once per stream (estimates and the writer read it)."""
         if self.id not in stream.fits:
             stream.fits[self.id] = self.fit(stream)
@@ -126,7 +126,7 @@ class AnsModel(EntropyModel):
         """Bits the symbols cost under the model fitted to them (their information content)."""
         raise NotImplementedError
 
-    def decode(self, parameters, payload, count, nbits):
+    def decode(self, parameters, payload, count, nbits) -> np.ndarray:
         if len(payload) % 4:
             raise CorruptFile("file is damaged (entropy-coded stream of the wrong size)")
         if count == 0:
@@ -137,7 +137,7 @@ class AnsModel(EntropyModel):
         check_support(low, high, nbits)
         return ans_decode(payload, self.coder_model(parameters, count), count) + self.symbol_offset(parameters)
 
-    def coder_model(self, parameters, count):
+    def coder_model(self, parameters, count) -> object:
         """The constriction model of checked ``parameters`` (raises :class:`CorruptFile` for invalid ones)."""
         raise NotImplementedError
 
@@ -156,34 +156,34 @@ class Laplace(AnsModel):
     #: The largest scale a file may declare.
     MAX_SCALE = 2.0 ** 17
 
-    def fit(self, stream):
+    def fit(self, stream) -> tuple:
         """``(mean, scale)`` (float32) of the Laplace fitted to ``stream``."""
         mean = np.float32(np.median(stream.symbols))
         scale = np.float32(max(np.mean(np.abs(stream.symbols - float(mean))), self.MIN_SCALE))
         return mean, scale
 
-    def parameter_bytes(self, stream, framing):
+    def parameter_bytes(self, stream, framing) -> int:
         return framing.support_bytes(stream.low, stream.high) + _SHAPE.size
 
-    def information_bits(self, stream):
+    def information_bits(self, stream) -> float:
         mean, scale = self.fitted(stream)
         probabilities = laplace_probabilities(stream.low, stream.high, float(mean), float(scale))
         used = stream.counts > 0
         return -float(stream.counts[used] @ np.log2(probabilities[used]))
 
-    def encode(self, stream, framing):
+    def encode(self, stream, framing) -> tuple:
         mean, scale = self.fitted(stream)
         parameters = framing.pack_support(stream.low, stream.high) + _SHAPE.pack(mean, scale)
         model = constriction.stream.model.QuantizedLaplace(stream.low, stream.high, float(mean), float(scale))
         return parameters, ans_encode(stream.symbols, model)
 
-    def read_parameters(self, data, pos, nbits, framing):
+    def read_parameters(self, data, pos, nbits, framing) -> tuple:
         (low, high), pos = framing.read_support(data, pos, nbits)
         if pos + _SHAPE.size > len(data):
             raise framing.short_parameters()
         return (low, high, *_SHAPE.unpack_from(data, pos)), pos + _SHAPE.size
 
-    def coder_model(self, parameters, count):
+    def coder_model(self, parameters, count) -> object:
         low, high, mean, scale = parameters
         if not (np.isfinite(mean) and low - 1 <= mean <= high + 1 and np.isfinite(scale)
                 and self.MIN_SCALE <= scale <= self.MAX_SCALE):
@@ -202,7 +202,7 @@ def laplace_probabilities(low: int, high: int, mean: float, scale: float) -> np.
 class CategoricalModel(AnsModel):
     """An ANS model of one weight per symbol of the support; it codes ``symbol - low``."""
 
-    def symbol_offset(self, parameters):
+    def symbol_offset(self, parameters) -> int:
         return parameters[0]
 
 
@@ -211,25 +211,25 @@ class Histogram(CategoricalModel):
 
     id, name = 2, "histogram"
 
-    def fit(self, stream):
+    def fit(self, stream) -> np.ndarray:
         return stream.counts
 
-    def parameter_bytes(self, stream, framing):
+    def parameter_bytes(self, stream, framing) -> int:
         return framing.support_bytes(stream.low, stream.high) + varint_bytes(stream.counts)
 
-    def information_bits(self, stream):
+    def information_bits(self, stream) -> float:
         return information_bits(stream.counts)
 
-    def encode(self, stream, framing):
+    def encode(self, stream, framing) -> tuple:
         parameters = framing.pack_support(stream.low, stream.high) + varints(stream.counts)
         return parameters, ans_encode(stream.symbols - stream.low, categorical(stream.counts))
 
-    def read_parameters(self, data, pos, nbits, framing):
+    def read_parameters(self, data, pos, nbits, framing) -> tuple:
         """The counts run to the end of ``data`` (a framing that gives the parameters their length)."""
         (low, high), pos = framing.read_support(data, pos, nbits)
         return (low, high, data[pos:]), len(data)
 
-    def coder_model(self, parameters, count):
+    def coder_model(self, parameters, count) -> object:
         low, high, counts = parameters
         counts = read_varints(counts, high - low + 1, count)
         if counts.sum() != count:
@@ -259,39 +259,39 @@ class LogHistogram(CategoricalModel):
     #: The highest octave a level may reach (weights stay exact integers, their sum within int64).
     MAX_OCTAVE = 32
 
-    def cheapest_precision(self, counts):
+    def cheapest_precision(self, counts) -> int:
         """The levels per octave whose log-histogram of ``counts`` costs the fewest bits, levels and symbols."""
         def cost(per_octave):
             width = int(log_histogram_levels(counts, per_octave).max()).bit_length()
             return counts.size * width + self.precision_information_bits(counts, per_octave)
         return min(self.LEVELS_PER_OCTAVE, key=cost)
 
-    def precision_information_bits(self, counts, per_octave):
+    def precision_information_bits(self, counts, per_octave) -> float:
         """Bits that the symbols of histogram ``counts`` cost under their log-histogram of ``per_octave``."""
         weights = self.weights(log_histogram_levels(counts, per_octave), per_octave).astype(np.float64)
         used = counts > 0
         return -float(counts[used] @ np.log2(weights[used] / weights.sum()))
 
-    def weights(self, levels, per_octave):
+    def weights(self, levels, per_octave) -> np.ndarray:
         """The integer weight a decoder gives each level: 0 for level 0, else ``2^((level - 1) / per_octave)``
         in 8-bit fixed point (exact integer arithmetic: encoder and decoder build the same model)."""
         steps = np.maximum(levels - 1, 0)
         weights = self.OCTAVE[(steps % per_octave) * (len(self.OCTAVE) // per_octave)] << (steps // per_octave)
         return np.where(levels > 0, weights, 0)
 
-    def fit(self, stream):
+    def fit(self, stream) -> int:
         """The cheapest levels per octave of the stream's histogram."""
         return self.cheapest_precision(stream.counts)
 
-    def parameter_bytes(self, stream, framing):
+    def parameter_bytes(self, stream, framing) -> int:
         per_octave = self.fitted(stream)
         width = int(log_histogram_levels(stream.counts, per_octave).max()).bit_length()
         return framing.support_bytes(stream.low, stream.high) + 2 + packed_bytes(stream.counts.size, width)
 
-    def information_bits(self, stream):
+    def information_bits(self, stream) -> float:
         return self.precision_information_bits(stream.counts, self.fitted(stream))
 
-    def encode(self, stream, framing):
+    def encode(self, stream, framing) -> tuple:
         per_octave = self.fitted(stream)
         levels = log_histogram_levels(stream.counts, per_octave)
         width = int(levels.max()).bit_length()
@@ -299,7 +299,7 @@ class LogHistogram(CategoricalModel):
                       + pack_bits(levels, width))
         return parameters, ans_encode(stream.symbols - stream.low, categorical(self.weights(levels, per_octave)))
 
-    def read_parameters(self, data, pos, nbits, framing):
+    def read_parameters(self, data, pos, nbits, framing) -> tuple:
         (low, high), pos = framing.read_support(data, pos, nbits)
         if pos + 2 > len(data):
             raise framing.short_parameters()
@@ -313,7 +313,7 @@ class LogHistogram(CategoricalModel):
             raise framing.short_parameters()
         return (low, high, per_octave, unpack_bits(packed, symbols, width)), pos + 2 + size
 
-    def coder_model(self, parameters, count):
+    def coder_model(self, parameters, count) -> object:
         _, _, per_octave, levels = parameters
         if levels.max() == 0 or (levels.max() - 1) // per_octave > self.MAX_OCTAVE:
             raise CorruptFile("file is damaged (bad entropy model)")
@@ -327,7 +327,7 @@ def log_histogram_levels(counts: np.ndarray, per_octave: int) -> np.ndarray:
     return np.where(counts > 0, np.rint(per_octave * logs) + 1, 0).astype(np.int64)
 
 
-def categorical(weights: np.ndarray):
+def categorical(weights: np.ndarray) -> "constriction.stream.model.Categorical":
     """constriction's categorical model of integer ``weights`` (their normalised probabilities)."""
     return constriction.stream.model.Categorical(weights.astype(np.float64) / weights.sum(), perfect=False)
 

@@ -48,17 +48,17 @@ class Strategy:
     caf: bool = True
     parameterisation: object = DIRECT
 
-    def filter_variance(self, n_gaussians):
+    def filter_variance(self, n_gaussians) -> float:
         """CAF filter ``lam = min(H W / (9 pi N), 300)`` for Gaussians created at count ``N`` (§1; tutorial step 6)."""
         if not self.caf:
             return 0.0
         return min(self.height * self.width / (9.0 * math.pi * max(n_gaussians, 1)), MAX_FILTER)
 
-    def initial_count(self):
+    def initial_count(self) -> int:
         """How many Gaussians a fresh fit starts with: all ``n_max``."""
         return self.n_max
 
-    def initial_state(self, rng, target=None):
+    def initial_state(self, rng, target=None) -> TrainState:
         """:meth:`initial_count` Gaussians drawn by the parameterisation, with their filter and fresh moments.
 
         ``target`` (the ``(H, W, 3)`` image) is for strategies that place
@@ -92,7 +92,7 @@ class PruneStrategy(Strategy):
 
     prune_every: int = PRUNE_EVERY
 
-    def after_step(self, state, iteration, largest_errors, rng, memory):
+    def after_step(self, state, iteration, largest_errors, rng, memory) -> bool:
         """Prune on schedule (docs/algorithm.md §5); returns whether ``N`` changed."""
         if iteration % self.prune_every == 0:
             return state.prune_non_positive_definite()

@@ -14,6 +14,7 @@ from ..defaults import GROW_BATCH, GROWTH_STEPS, ITERATIONS
 from ..layout import COLOUR, COV, MEAN
 from ..parameterisation import positive_definite
 from .base import PruneStrategy
+from .ops import TrainState
 
 #: Content-aware initialisation (the default recipe's, docs/recipes.md): the share of the initial
 #: Gaussians placed by the image's squared gradient (Image-GS's 70%), how many nearest neighbours
@@ -58,11 +59,11 @@ class DensifyStrategy(PruneStrategy):
         if self.growth_until is None:
             self.growth_until = self.iterations
 
-    def initial_count(self):
+    def initial_count(self) -> int:
         """Sparse initialisation: ``N_max / 2`` Gaussians."""
         return max(self.n_max // 2, 1)
 
-    def initial_state(self, rng, target=None):
+    def initial_state(self, rng, target=None) -> TrainState:
         """The sparse initial state.
 
         With :attr:`content_aware` the Gaussians are then placed and sized
@@ -73,26 +74,26 @@ class DensifyStrategy(PruneStrategy):
             content_aware_start(state, target, rng)
         return state
 
-    def fresh_memory(self, n_gaussians):
+    def fresh_memory(self, n_gaussians) -> dict:
         """``refill_target``: the count the last growth step (at first, the start) left, which
         :meth:`refill` grows back to."""
         return dict(refill_target=n_gaussians)
 
-    def grows_at(self, iteration):
+    def grows_at(self, iteration) -> bool:
         """Whether :meth:`after_step` at ``iteration`` is a growth step."""
         return iteration % self.grow_every == 0 and iteration < self.growth_until
 
-    def refills_at(self, iteration):
+    def refills_at(self, iteration) -> bool:
         """Whether :meth:`after_step` at ``iteration`` grows back what pruning took (:meth:`refill`)."""
         return (self.refill_until is not None and iteration < self.refill_until
                 and iteration % self.prune_every == 0 and not self.grows_at(iteration))
 
     @property
-    def last_growth(self):
+    def last_growth(self) -> int:
         """From this iteration on a growth step is the last one, which fills the budget."""
         return self.growth_until - self.grow_every
 
-    def after_step(self, state, iteration, largest_errors, rng, memory):
+    def after_step(self, state, iteration, largest_errors, rng, memory) -> bool:
         """Prune and grow (or refill) after optimiser step ``iteration`` (1-based); returns whether ``N`` changed.
 
         ``largest_errors`` is called only when Gaussians are added.
@@ -105,13 +106,13 @@ class DensifyStrategy(PruneStrategy):
             changed |= self.refill(state, memory["refill_target"], largest_errors, rng)
         return changed
 
-    def grow(self, state, iteration, largest_errors, rng):
+    def grow(self, state, iteration, largest_errors, rng) -> bool:
         """Add Gaussians at the pixels with the largest L1 error (docs/algorithm.md §5)."""
         room = self.n_max - state.n_gaussians
         k = room if iteration >= self.last_growth else min(self.grow_batch, room)
         return self.add_at_largest_errors(state, k, largest_errors, rng)
 
-    def refill(self, state, count, largest_errors, rng):
+    def refill(self, state, count, largest_errors, rng) -> bool:
         """Grow back to ``count`` Gaussians (what the last growth step left, :meth:`fresh_memory`) at the
         largest errors: what pruning removed since then.
 
@@ -122,7 +123,7 @@ class DensifyStrategy(PruneStrategy):
         """
         return self.add_at_largest_errors(state, count - state.n_gaussians, largest_errors, rng)
 
-    def add_at_largest_errors(self, state, k, largest_errors, rng):
+    def add_at_largest_errors(self, state, k, largest_errors, rng) -> bool:
         """Add ``k`` Gaussians at the ``k`` pixels of largest error (those not positive definite are dropped)."""
         if k <= 0:
             return False
@@ -138,7 +139,7 @@ class DensifyStrategy(PruneStrategy):
         return True
 
 
-def largest_error_pixels(render, target, k):
+def largest_error_pixels(render, target, k) -> tuple:
     """Rows and columns of the ``k`` pixels with the largest ``sum_c |render - target|``.
 
     Ordered by error, largest first. Ties are broken by pixel index, also at
@@ -154,7 +155,7 @@ def largest_error_pixels(render, target, k):
     return np.divmod(top, render.shape[1])
 
 
-def content_aware_start(state, target, rng):
+def content_aware_start(state, target, rng) -> None:
     """Place and size a fresh state's Gaussians by the ``(H, W, 3)`` image ``target``, colours left at 0.
 
     The default recipe's departure from §5's uniform start (docs/recipes.md,
@@ -171,7 +172,7 @@ def content_aware_start(state, target, rng):
     state.params[:, COV] = np.stack([variance - state.lam, np.zeros_like(variance), variance - state.lam], axis=1)
 
 
-def gradient_sampled_means(target, n, share, rng):
+def gradient_sampled_means(target, n, share, rng) -> np.ndarray:
     """``(n, 2)`` initial means ``(x, y)``: ``share`` of them where the image changes, the rest uniform.
 
     ``round(share * n)`` pixels are drawn with probability proportional to
@@ -194,7 +195,7 @@ def gradient_sampled_means(target, n, share, rng):
     return means
 
 
-def squared_gradient(target):
+def squared_gradient(target) -> np.ndarray:
     """``(H, W)`` sum over channels of the squared central-difference gradient (0 along a side of one pixel)."""
     image = np.asarray(target, np.float64)
     total = np.zeros(image.shape[:2])
@@ -204,7 +205,7 @@ def squared_gradient(target):
     return total
 
 
-def neighbour_variances(means, neighbours, scale):
+def neighbour_variances(means, neighbours, scale) -> np.ndarray:
     """``scale`` times each mean's mean squared distance to its ``neighbours`` nearest others (px², at least
     :data:`MIN_START_VARIANCE`); a lone Gaussian gets §5's mean initial variance (1/2 px²)."""
     n = means.shape[0]

@@ -29,24 +29,24 @@ class TrainState:
     parameterisation: object = DIRECT
 
     @classmethod
-    def fresh(cls, params, lam, optimizer=Adam, parameterisation=DIRECT):
+    def fresh(cls, params, lam, optimizer=Adam, parameterisation=DIRECT) -> "TrainState":
         params = np.ascontiguousarray(params, np.float32)
         return cls(params, np.ascontiguousarray(lam, np.float32), optimizer.zeros_like(params), parameterisation)
 
     @property
-    def n_gaussians(self):
+    def n_gaussians(self) -> int:
         return int(self.params.shape[0])
 
-    def add_gaussians(self, params, lam):
+    def add_gaussians(self, params, lam) -> None:
         """See :func:`add_gaussians`."""
         add_gaussians(self, params, lam)
 
-    def prune_non_positive_definite(self):
+    def prune_non_positive_definite(self) -> bool:
         """See :func:`prune_non_positive_definite`."""
         return prune_non_positive_definite(self)
 
 
-def add_gaussians(state, params, lam):
+def add_gaussians(state, params, lam) -> None:
     """Append Gaussians (rows of ``params`` and ``lam``) with zero optimiser state."""
     params = np.asarray(params, np.float32).reshape(-1, state.params.shape[1])
     zeros = np.zeros_like(params)
@@ -56,7 +56,7 @@ def add_gaussians(state, params, lam):
         setattr(state.optimizer, name, np.concatenate([getattr(state.optimizer, name), zeros]))
 
 
-def remove_gaussians(state, remove):
+def remove_gaussians(state, remove) -> None:
     """Drop the Gaussians where the boolean mask ``remove`` is true, optimiser state included."""
     keep = ~np.asarray(remove, bool)
     state.params = np.ascontiguousarray(state.params[keep])
@@ -65,7 +65,7 @@ def remove_gaussians(state, remove):
         setattr(state.optimizer, name, np.ascontiguousarray(getattr(state.optimizer, name)[keep]))
 
 
-def prune_non_positive_definite(state):
+def prune_non_positive_definite(state) -> bool:
     """Remove Gaussians whose filtered covariance is not positive definite, unless that is all of them (§5)."""
     bad = ~positive_definite(state.parameterisation.covariance(state.params), state.lam)
     if not bad.any() or bad.all():
