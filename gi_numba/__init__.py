@@ -21,7 +21,7 @@ from .metrics import ms_ssim, psnr
 from .model import GaussianImage
 
 
-def register_pillow():
+def register_pillow() -> None:
     """Let Pillow open and save ``.gi`` files (:mod:`gi_numba.pillow_plugin`; imports Pillow)."""
     from .pillow_plugin import register_pillow as register
     register()

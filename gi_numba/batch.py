@@ -54,18 +54,18 @@ class Job:
     lmbda: float | None = None  # QAT's rate weight; None: the recipe's
 
 
-def image_files(folder):
+def image_files(folder) -> list:
     """The images directly inside ``folder``, sorted by name."""
     return sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
 
 
-def broken_links(folder):
+def broken_links(folder) -> list:
     """Symbolic links inside ``folder`` named like images whose target is missing or loops (skipped, with a notice)."""
     return sorted(p for p in Path(folder).iterdir()
                   if p.is_symlink() and not p.exists() and p.suffix.lower() in IMAGE_EXTENSIONS)
 
 
-def output_names(files):
+def output_names(files) -> list:
     """``NAME.gi`` for each image, or ``NAME.EXT.gi`` where two images share a name (``a.png``, ``a.jpg``).
 
     Names are compared ignoring case (as a case-insensitive disk would); if
@@ -83,14 +83,14 @@ def output_names(files):
 
 
 def jobs_for(in_dir, out_dir, n_gaussians=None, bpp=None, iterations=None, seed=0, threads=None, recipe=None,
-             lmbda=None):
+             lmbda=None) -> list:
     """One :class:`Job` per image of ``in_dir``; outputs are ``out_dir/<name>.gi`` (:func:`output_names`)."""
     files = image_files(in_dir)
     return [Job(str(p), str(Path(out_dir) / name), n_gaussians, bpp, iterations, seed, threads, recipe, lmbda)
             for p, name in zip(files, output_names(files))]
 
 
-def compress_job(job):
+def compress_job(job) -> dict:
     """Run one :class:`Job` and return its summary row (a dict with :data:`SUMMARY_FIELDS`).
 
     An encode stopped by Ctrl-C writes nothing and gives a row with status
@@ -148,7 +148,7 @@ def _rounded(value):
     return "" if value != value else round(value, 5)  # MS-SSIM is NaN on small images
 
 
-def run_jobs(jobs, workers=1, scheduler=None, on_row=None):
+def run_jobs(jobs, workers=1, scheduler=None, on_row=None) -> list:
     """Run ``jobs`` and return their rows in job order.
 
     ``workers > 1`` runs them in that many local processes (give the jobs
@@ -219,7 +219,7 @@ def _run_on_dask(jobs, scheduler, finished):
 _POLL_SECONDS = 0.05
 
 
-def write_summary(path, rows):
+def write_summary(path, rows) -> None:
     """Write the rows as CSV (:data:`SUMMARY_FIELDS`), atomically."""
     text = io.StringIO()
     writer = csv.DictWriter(text, SUMMARY_FIELDS, lineterminator="\n")
@@ -229,7 +229,7 @@ def write_summary(path, rows):
 
 
 def compress_dir(in_dir, out_dir, n_gaussians=None, bpp=None, iterations=None, seed=0, workers=1,
-                 scheduler=None, on_row=None, recipe=None, lmbda=None):
+                 scheduler=None, on_row=None, recipe=None, lmbda=None) -> list:
     """Compress every image of ``in_dir`` into ``out_dir`` and write ``out_dir/summary.csv``; returns the rows.
 
     ``recipe``, ``iterations`` and ``lmbda`` (the rate weight) are :func:`~gi_numba.codec.compress`'s.

@@ -30,7 +30,7 @@ BITS_V2 = dict(position=12, variance=6, covariance=6, colour=6)
 ATTRIBUTE_SIZES = dict(position=2, variance=2, covariance=1, colour=3)
 
 
-def fixed_bits_per_gaussian(bits=None):
+def fixed_bits_per_gaussian(bits=None) -> int:
     """Bits of one Gaussian coded at fixed length: 72 with the default depths."""
     bits = dict(BITS, **(bits or {}))
     return sum(ATTRIBUTE_SIZES[name] * depth for name, depth in bits.items())

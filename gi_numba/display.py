@@ -15,7 +15,7 @@ from .snapshots import centres_overlay
 DISPLAY_SIDE = 512
 
 
-def display_scale(height, width, side=DISPLAY_SIDE):
+def display_scale(height, width, side=DISPLAY_SIDE) -> float:
     """The scale that fits ``height x width`` into ``side`` pixels (never above 1)."""
     return min(1.0, side / max(height, width))
 
@@ -33,7 +33,7 @@ class Picture:
         save_png(path, self.array)
 
 
-def show_gaussians(model, side=DISPLAY_SIDE):
+def show_gaussians(model, side=DISPLAY_SIDE) -> "Picture":
     """The model's render, darkened, with a red dot at each Gaussian's centre (as ``gi fit --snapshots`` draws).
 
     Drawn with the longer side at most ``side`` pixels; returns a :class:`Picture`.

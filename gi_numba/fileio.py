@@ -11,7 +11,7 @@ from pathlib import Path
 from .errors import GIError
 
 
-def write_atomically(path, data: bytes):
+def write_atomically(path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file and an atomic rename."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
@@ -34,7 +34,7 @@ def write_atomically(path, data: bytes):
         raise
 
 
-def make_folder(path):
+def make_folder(path) -> None:
     """Create the folder ``path`` (and its parents) unless it exists; :class:`GIError` if it cannot be."""
     try:
         Path(path).mkdir(parents=True, exist_ok=True)
@@ -49,7 +49,7 @@ def _umask():
     return mask
 
 
-def check_writable(path, inputs=()):
+def check_writable(path, inputs=()) -> None:
     """Fail early, before a long computation, if ``path`` cannot be created or is one of ``inputs``.
 
     The folder is tested by creating (and removing) a temporary file in it:

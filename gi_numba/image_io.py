@@ -44,12 +44,12 @@ class ImageInfo:
     notices: list = field(default_factory=list)
 
 
-def example_image_path():
+def example_image_path() -> Path:
     """Path of the small photo bundled with the package (a 256x176 crop of Kodak image 23, downscaled 2x)."""
     return Path(str(resources.files("gi_numba") / "data" / "parrots.png"))
 
 
-def load_image(source, max_pixels=None, name=None):
+def load_image(source, max_pixels=None, name=None) -> tuple:
     """Read an image file (a path, or its bytes) as float32 ``(H, W, 3)`` in ``[0, 1]`` plus an :class:`ImageInfo`.
 
     The image's size is read from its header and checked against
@@ -123,7 +123,7 @@ def _read_with_pillow_header(source, head, name, max_pixels, notices):
         return iio.imread(source, index=0, extension=".tif")
 
 
-def to_float_rgb(raw, name="image"):
+def to_float_rgb(raw, name="image") -> tuple:
     """Convert a decoded array to float32 ``(H, W, 3)`` in ``[0, 1]`` (see module notes)."""
     raw = np.asarray(raw)
     notices = []
@@ -170,7 +170,7 @@ def _normalise(raw, name):
 _ROWS_PER_CHUNK = 256
 
 
-def to_uint8(image, channels=3):
+def to_uint8(image, channels=3) -> np.ndarray:
     """Round a ``[0, 1]`` ``(H, W, 3)`` image to 8 bits; ``channels=1`` averages to grayscale.
 
     Works in float64 on bands of rows: the extra memory is that of the 8-bit
@@ -186,13 +186,13 @@ def to_uint8(image, channels=3):
     return out
 
 
-def png_bytes(image, channels=3):
+def png_bytes(image, channels=3) -> bytes:
     """A ``[0, 1]`` float image as the bytes of an 8-bit PNG (gray with ``channels=1``)."""
     buffer = io.BytesIO()
     iio.imwrite(buffer, to_uint8(image, channels), extension=".png")
     return buffer.getvalue()
 
 
-def save_png(path, image, channels=3):
+def save_png(path, image, channels=3) -> None:
     """Write a ``[0, 1]`` float image as an 8-bit PNG, atomically."""
     write_atomically(path, png_bytes(image, channels))

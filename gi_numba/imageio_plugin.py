@@ -35,7 +35,7 @@ from .image_io import to_uint8
 NAME = "gi"
 
 
-def register_imageio():
+def register_imageio() -> None:
     """Add :class:`GIPlugin` to imageio's plugin and extension tables (idempotent)."""
     imageio.config.known_plugins[NAME] = imageio.config.PluginConfig(
         name=NAME, class_name="GIPlugin", module_name=__name__)
@@ -64,7 +64,7 @@ class GIPlugin(PluginV3):
             self._data = self.request.get_file().read()
         return self._data
 
-    def read(self, *, index=0, scale=None, height=None, width=None, max_pixels=None):
+    def read(self, *, index=0, scale=None, height=None, width=None, max_pixels=None) -> np.ndarray:
         """The decoded image as uint8 ``(H, W, 3)`` (``(H, W)`` for a grayscale source); a file holds one image."""
         if index not in (0, None, Ellipsis):
             raise IndexError(f"a .gi file holds one image, not image {index}")
@@ -76,7 +76,7 @@ class GIPlugin(PluginV3):
     def iter(self):
         yield self.read()
 
-    def write(self, ndimage, *, is_batch=False, bpp=None, n_gaussians=None, psnr=None, **options):
+    def write(self, ndimage, *, is_batch=False, bpp=None, n_gaussians=None, psnr=None, **options) -> bytes | None:
         """Encode one image (uint8, uint16 or float in ``[0, 1]``) at ``bpp``, with ``n_gaussians`` or at ``psnr`` dB.
 
         Returns the file's bytes when writing to ``"<bytes>"`` (as imageio's plugins do), else None.
@@ -99,7 +99,7 @@ class GIPlugin(PluginV3):
             return ImageProperties(shape=(1,) + shape, dtype=np.dtype(np.uint8), n_images=1, is_batch=True)
         return ImageProperties(shape=shape, dtype=np.dtype(np.uint8))
 
-    def metadata(self, index=0, exclude_applied=True):
+    def metadata(self, index=0, exclude_applied=True) -> dict:
         """``gaussians``, ``bpp`` and ``version`` of the file, from its header and size."""
         data = self._bytes()
         header = bitstream.read_header(data)

@@ -24,12 +24,12 @@ class Interrupted(KeyboardInterrupt):
     """A run stopped by Ctrl-C after keeping what it had done; the message says what that is."""
 
 
-def requested():
+def requested() -> bool:
     """Whether Ctrl-C was pressed since the outermost :func:`catching_sigint` began."""
     return _state["requested"]
 
 
-def request():
+def request() -> None:
     """Record a stop request, as Ctrl-C does (for callers that stop a run themselves, and tests)."""
     _state["requested"] = True
 
@@ -38,7 +38,7 @@ def _record(signum, frame):
     request()
 
 
-def ignore_sigint():
+def ignore_sigint() -> None:
     """Ignore Ctrl-C in this process (a worker: its parent stops it), so it stays ignored here."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 

@@ -24,7 +24,7 @@ COV_XY = slice(3, 4)
 TRIPLE_COV_XY = slice(1, 2)
 
 
-def filtered_covariances(params, lam):
+def filtered_covariances(params, lam) -> np.ndarray:
     """``(N, 3)`` float64 covariances with the CAF filter added, ``S' = S + lam I`` (docs/algorithm.md §1)."""
     cov = params[:, COV].astype(np.float64)
     for column in TRIPLE_VARIANCES:

@@ -33,7 +33,7 @@ DEFAULT_MAX_PIXELS = 1 << 26
 PIXELS_PER_GAUSSIAN_LIMIT = 16
 
 
-def checked_max_pixels(max_pixels):
+def checked_max_pixels(max_pixels) -> int:
     """``max_pixels`` as an int (``None`` means the default); :class:`GIError` unless it is a positive integer."""
     if max_pixels is None:
         return DEFAULT_MAX_PIXELS
@@ -42,7 +42,7 @@ def checked_max_pixels(max_pixels):
     return max_pixels
 
 
-def check_pixels(height, width, max_pixels=None, what="image"):
+def check_pixels(height, width, max_pixels=None, what="image") -> None:
     """:class:`GIError` unless ``height x width`` is a non-empty size within the pixel limit."""
     max_pixels = checked_max_pixels(max_pixels)
     if height < 1 or width < 1:
@@ -52,12 +52,12 @@ def check_pixels(height, width, max_pixels=None, what="image"):
                       f"{max_pixels} pixels (raise it with --max-pixels / max_pixels= if you trust the input)")
 
 
-def max_gaussians(height, width, max_pixels=None):
+def max_gaussians(height, width, max_pixels=None) -> int:
     """The most Gaussians a model or file of ``height x width`` may hold (see the module notes)."""
     return min(height * width, checked_max_pixels(max_pixels) // PIXELS_PER_GAUSSIAN_LIMIT)
 
 
-def check_gaussians(count, height, width, max_pixels=None, what="file"):
+def check_gaussians(count, height, width, max_pixels=None, what="file") -> None:
     """:class:`GIError` unless ``count`` Gaussians is within :func:`max_gaussians` for that size."""
     limit = max_gaussians(height, width, max_pixels)
     if count > limit:
@@ -65,7 +65,7 @@ def check_gaussians(count, height, width, max_pixels=None, what="file"):
                       f"{width}x{height} image")
 
 
-def check_number(value, name, low=None, high=None, *, integer=False, above=False):
+def check_number(value, name, low=None, high=None, *, integer=False, above=False) -> int | float:
     """``value`` if it is a finite real number in range, else :class:`GIError`.
 
     ``low`` is inclusive, or exclusive with ``above``; ``high`` is inclusive.

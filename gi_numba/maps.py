@@ -39,7 +39,7 @@ from .parameterisation import sigmoid
 SIGMOID_START_RANGE = (0.01, 0.99)
 
 
-def start_logits(colours):
+def start_logits(colours) -> np.ndarray:
     """Logits of ``colours`` clipped to :data:`SIGMOID_START_RANGE` (where the sigmoid still learns)."""
     clipped = np.clip(np.asarray(colours, np.float64), *SIGMOID_START_RANGE)
     return np.log(clipped / (1.0 - clipped)).astype(np.float32)
@@ -51,40 +51,40 @@ class Map:
     def step(self, own_grads, iteration):
         pass
 
-    def snapshot(self):
+    def snapshot(self) -> None:
         return None
 
-    def penalty(self, context):
+    def penalty(self, context) -> float:
         return 0.0
 
-    def trained_colours(self, colours):
+    def trained_colours(self, colours) -> np.ndarray:
         return np.asarray(colours, np.float32)
 
 
 class IdentityMap(Map):
     """The trained numbers are the drawn ones (GaussianImage++'s representation fit)."""
 
-    def forward(self, params, lam):
+    def forward(self, params, lam) -> tuple:
         return params, lam, None
 
-    def backward(self, grads, context):
+    def backward(self, grads, context) -> tuple:
         return grads, None
 
 
 class SigmoidColourMap(Map):
     """Compression warm-up: colours are trained as logits and drawn as ``sigmoid(logit)`` (docs/algorithm.md §1)."""
 
-    def forward(self, params, lam):
+    def forward(self, params, lam) -> tuple:
         drawn = params.copy()
         colours = sigmoid(params[:, COLOUR])
         drawn[:, COLOUR] = colours
         return drawn, lam, colours
 
-    def backward(self, grads, colours):
+    def backward(self, grads, colours) -> tuple:
         grads[:, COLOUR] *= colours * (1.0 - colours)
         return grads, None
 
-    def trained_colours(self, colours):
+    def trained_colours(self, colours) -> np.ndarray:
         return start_logits(colours)
 
 
@@ -94,8 +94,8 @@ class ParameterMap(Map):
     def __init__(self, model, height, width):
         self.model, self.height, self.width = model, height, width
 
-    def forward(self, params, lam):
+    def forward(self, params, lam) -> tuple:
         return self.model.draw(params, self.height, self.width), lam, params
 
-    def backward(self, grads, params):
+    def backward(self, grads, params) -> tuple:
         return self.model.backward(params, grads, self.height, self.width), None

@@ -17,28 +17,28 @@ _WINDOW_SIGMA = 1.5
 _K1, _K2 = 0.01, 0.03
 
 
-def mse(a, b):
+def mse(a, b) -> float:
     """Mean squared error over all values."""
     diff = np.asarray(a, np.float64) - np.asarray(b, np.float64)
     return float(np.mean(diff * diff))
 
 
-def psnr(a, b):
+def psnr(a, b) -> float:
     """PSNR in dB with data range 1, MSE over all values (``inf`` for equal images)."""
     return psnr_from_mse(mse(a, b))
 
 
-def psnr_from_mse(value):
+def psnr_from_mse(value) -> float:
     """``10 log10(1 / mse)``."""
     return float("inf") if value <= 0 else float(10.0 * np.log10(1.0 / value))
 
 
-def ms_ssim_defined(height, width):
+def ms_ssim_defined(height, width) -> bool:
     """MS-SSIM needs the smaller side above 160 px (four halvings of an 11-tap window)."""
     return min(height, width) > (_WINDOW_SIZE - 1) * 2 ** (len(MS_SSIM_WEIGHTS) - 1)
 
 
-def ms_ssim(a, b):
+def ms_ssim(a, b) -> float:
     """MS-SSIM of two ``(H, W, C)`` images, or ``nan`` when the image is too small."""
     x = np.moveaxis(np.asarray(a, np.float64), -1, 0)
     y = np.moveaxis(np.asarray(b, np.float64), -1, 0)

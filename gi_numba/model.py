@@ -62,34 +62,34 @@ class GaussianImage:
     stats: dict = field(default_factory=dict)
 
     @property
-    def n_gaussians(self):
+    def n_gaussians(self) -> int:
         return int(self.params.shape[0])
 
     @property
-    def means(self):
+    def means(self) -> np.ndarray:
         """``(N, 2)`` centres ``(x, y)`` in pixels."""
         return self.params[:, MEAN]
 
     @property
-    def covariances(self):
+    def covariances(self) -> np.ndarray:
         """``(N, 3)`` filtered covariances ``(a', b', c') = S + lam I`` used for rendering."""
         return filtered_covariances(self.params, self.lam)
 
     @property
-    def colours(self):
+    def colours(self) -> np.ndarray:
         """``(N, 3)`` colour weights as drawn (after the sigmoid for a compression warm-up model)."""
         colours = self.params[:, COLOUR]
         if self.settings.get("sigmoid_colours"):
             return sigmoid(colours.astype(np.float64)).astype(np.float32)
         return colours
 
-    def drawn_params(self):
+    def drawn_params(self) -> np.ndarray:
         """The ``(N, 8)`` parameters the rasteriser draws (colours as drawn)."""
         params = self.params.copy()
         params[:, COLOUR] = self.colours
         return params
 
-    def scaled_params(self, height, width):
+    def scaled_params(self, height, width) -> np.ndarray:
         """Parameters (with the filter folded in) for rendering at ``height x width``.
 
         The representation is continuous: means scale with the size, and each
@@ -103,7 +103,7 @@ class GaussianImage:
         out[:, COV] = cov * (sx, sx, sy) * (sx, sy, sy)
         return out.astype(np.float32)
 
-    def render(self, height=None, width=None, scale=None, backend="cpu", region=None, max_pixels=None):
+    def render(self, height=None, width=None, scale=None, backend="cpu", region=None, max_pixels=None) -> np.ndarray:
         """Render as a float32 ``(height, width, 3)`` image in ``[0, 1]``.
 
         ``scale`` (e.g. 2) renders at ``round(scale * size)``; ``height`` and
@@ -138,7 +138,7 @@ class GaussianImage:
         check_pixels(height, width, max_pixels, what="output")
         return height, width
 
-    def save(self, path):
+    def save(self, path) -> None:
         """Write the ``.npz`` checkpoint described in the module docstring, atomically."""
         meta = dict(format=FORMAT_NAME, version=FORMAT_VERSION, height=self.height, width=self.width,
                     channels=self.channels, iteration=self.iteration, seed=self.seed,
@@ -149,7 +149,7 @@ class GaussianImage:
         write_atomically(path, buffer.getvalue())
 
     @classmethod
-    def load(cls, path, max_pixels=None):
+    def load(cls, path, max_pixels=None) -> "GaussianImage":
         """Read a checkpoint written by :meth:`save`; :class:`GIError` if it is not a valid one.
 
         A checkpoint is input like any other: the arrays' declared types and

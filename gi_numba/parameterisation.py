@@ -36,13 +36,13 @@ from .layout import COLOUR, COV, MEAN, N_PARAMS
 GROWTH_COV_OFFSET = np.array([0.5, 0.0, 0.5], np.float32)
 
 
-def positive_definite(cov, lam=0.0):
+def positive_definite(cov, lam=0.0) -> np.ndarray:
     """Boolean mask: is ``cov + lam I`` positive definite (``a' > 0``, ``c' > 0``, ``a'c' - b'^2 > 0``)?"""
     a, b, c = cov[:, 0] + lam, cov[:, 1], cov[:, 2] + lam
     return (a > 0) & (c > 0) & (a * c - b * b > 0)
 
 
-def sigmoid(x):
+def sigmoid(x) -> np.ndarray:
     """``1 / (1 + exp(-x))`` in the precision of ``x``: colours trained as logits (docs/algorithm.md §1, §6)."""
     return 1.0 / (1.0 + np.exp(-x))
 
@@ -56,7 +56,7 @@ class Parameterisation:
     densify = True
     caf = True
 
-    def initial(self, rng, n, height, width, caf=True):
+    def initial(self, rng, n, height, width, caf=True) -> np.ndarray:
         """``n`` trained rows of a fresh fit (§5: uniform means, ``S = U(0,1)^3``, colours 0)."""
         params = np.zeros((n, N_PARAMS), np.float32)
         params[:, 0] = rng.uniform(0.0, width, n)
@@ -66,22 +66,22 @@ class Parameterisation:
             params[:, COV] += GROWTH_COV_OFFSET
         return params
 
-    def at_pixels(self, xs, ys, rng, height, width):
+    def at_pixels(self, xs, ys, rng, height, width) -> np.ndarray:
         """Trained rows of Gaussians grown at pixels ``(xs, ys)`` (§5: ``S = U(0,1)^3 + (0.5, 0, 0.5)``, colour 0)."""
         params = np.zeros((len(xs), N_PARAMS), np.float32)
         params[:, COV] = rng.uniform(0.0, 1.0, (len(xs), 3)).astype(np.float32) + GROWTH_COV_OFFSET
         params[:, 0], params[:, 1] = xs, ys
         return params
 
-    def covariance(self, params):
+    def covariance(self, params) -> np.ndarray:
         """``(N, 3)`` drawn covariance ``(a, b, c)`` before the CAF filter."""
         return params[:, COV]
 
-    def draw(self, params, height, width):
+    def draw(self, params, height, width) -> np.ndarray:
         """``(N, 8)`` float32 rows as the rasteriser draws them (means in pixels, covariance ``a, b, c``)."""
         return params
 
-    def backward(self, params, grads, height, width):
+    def backward(self, params, grads, height, width) -> np.ndarray:
         """Gradients with respect to the trained rows, from those with respect to the drawn rows."""
         return grads
 
@@ -94,7 +94,7 @@ class _GaussianImage(Parameterisation):
     densify = False
     caf = False
 
-    def initial(self, rng, n, height, width, caf=True):
+    def initial(self, rng, n, height, width, caf=True) -> np.ndarray:
         """GaussianImage's initialisation: ``atanh(U(-1, 1))`` means, ``U(0,1)`` raw covariance and colours."""
         params = np.empty((n, N_PARAMS), np.float32)
         params[:, MEAN] = np.arctanh(rng.uniform(-1.0, 1.0, (n, 2)))
@@ -102,7 +102,7 @@ class _GaussianImage(Parameterisation):
         params[:, COLOUR] = rng.uniform(0.0, 1.0, (n, 3))
         return params
 
-    def at_pixels(self, xs, ys, rng, height, width):
+    def at_pixels(self, xs, ys, rng, height, width) -> np.ndarray:
         """Gaussians grown at pixels: means through ``atanh``, raw covariance ``U(0,1)^3``, colour 0."""
         params = np.zeros((len(xs), N_PARAMS), np.float32)
         params[:, COV] = rng.uniform(0.0, 1.0, (len(xs), 3))
@@ -110,14 +110,14 @@ class _GaussianImage(Parameterisation):
         params[:, 1] = _to_tanh_space(np.asarray(ys, np.float64), height)
         return params
 
-    def draw(self, params, height, width):
+    def draw(self, params, height, width) -> np.ndarray:
         drawn = params.astype(np.float64)
         drawn[:, 0] = 0.5 * width * (np.tanh(drawn[:, 0]) + 1.0)
         drawn[:, 1] = 0.5 * height * (np.tanh(drawn[:, 1]) + 1.0)
         drawn[:, COV] = self.covariance(params)
         return drawn.astype(np.float32)
 
-    def backward(self, params, grads, height, width):
+    def backward(self, params, grads, height, width) -> np.ndarray:
         raw = params.astype(np.float64)
         out = grads.astype(np.float64)
         out[:, 0] *= 0.5 * width * (1.0 - np.tanh(raw[:, 0]) ** 2)
@@ -137,7 +137,7 @@ class Cholesky(_GaussianImage):
     name = "gi-cholesky"
     _BOUND = np.array([0.5, 0.0, 0.5])
 
-    def covariance(self, params):
+    def covariance(self, params) -> np.ndarray:
         l1, l2, l3 = (params[:, COV].astype(np.float64) + self._BOUND).T
         return np.stack([l1 * l1, l1 * l2, l2 * l2 + l3 * l3], axis=1).astype(np.float32)
 
@@ -159,7 +159,7 @@ class RotationScale(_GaussianImage):
         theta = 2.0 * math.pi * sig
         return s1 * s1, s2 * s2, theta, sig
 
-    def covariance(self, params):
+    def covariance(self, params) -> np.ndarray:
         u, w, theta, _ = self._factors(params[:, COV].astype(np.float64))
         cos, sin = np.cos(theta), np.sin(theta)
         return np.stack([cos * cos * u + sin * sin * w, cos * sin * (u - w), sin * sin * u + cos * cos * w],
@@ -181,7 +181,7 @@ DIRECT = Parameterisation()
 MODELS = {p.name: p for p in (DIRECT, Cholesky(), RotationScale())}
 
 
-def parameterisation(name):
+def parameterisation(name) -> "Parameterisation":
     """The :class:`Parameterisation` called ``name``; ``GIError`` for an unknown one."""
     if name not in MODELS:
         raise GIError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")

@@ -18,12 +18,12 @@ SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}  # colour type -> samples per pixel
 
 
-def is_png16(header: bytes):
+def is_png16(header: bytes) -> bool:
     """Whether a file starting with ``header`` (at least 26 bytes) is a 16-bit PNG."""
     return header[:8] == SIGNATURE and len(header) >= 26 and header[12:16] == b"IHDR" and header[24] == 16
 
 
-def read_png16(data: bytes, max_pixels=None):
+def read_png16(data: bytes, max_pixels=None) -> np.ndarray | None:
     """Decode a 16-bit PNG to ``uint16`` ``(H, W, C)``; ``None`` for layouts left to Pillow (interlaced).
 
     The size in ``IHDR`` is checked against ``max_pixels`` (:mod:`gi_numba.limits`)

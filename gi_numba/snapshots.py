@@ -45,7 +45,7 @@ class Snapshots:
         self._target = self._rasterizer = None
         self._pictures, self._frame_at = set(), set()
 
-    def start(self, target, iterations):
+    def start(self, target, iterations) -> None:
         """Called by the fit before its first iteration with the ``(H, W, 3)`` target."""
         self._target = np.asarray(target, np.float32)
         self._rasterizer = CpuRasterizer(*self._target.shape[:2])
@@ -57,7 +57,7 @@ class Snapshots:
             count = max(min(self.gif_frames, iterations), 1)
             self._frame_at = {1, *np.linspace(0, iterations, count + 1)[1:].round().astype(int)}
 
-    def wants(self, iteration):
+    def wants(self, iteration) -> bool:
         """Whether :meth:`__call__` should see the Gaussians of ``iteration``."""
         return iteration in self._pictures or iteration in self._frame_at
 
@@ -73,19 +73,19 @@ class Snapshots:
             save_png(self.directory / f"error-{name}", np.repeat(error_map(render, self._target)[..., None], 3, 2))
             save_png(self.directory / f"centres-{name}", centres_overlay(self._target, params))
 
-    def finish(self):
+    def finish(self) -> None:
         """Write the animation (called by the fit when it ends, also after Ctrl-C)."""
         if self.gif is not None and self.frames:
             data = iio.imwrite("<bytes>", np.stack(self.frames), extension=".gif", duration=self.frame_ms, loop=0)
             write_atomically(self.gif, data)
 
 
-def error_map(render, target):
+def error_map(render, target) -> np.ndarray:
     """``sum_c |render - target|`` scaled to ``[0, 1]`` with :data:`ERROR_WHITE` as 1."""
     return np.clip(np.abs(render - target).sum(axis=2) / ERROR_WHITE, 0.0, 1.0)
 
 
-def centres_overlay(target, params, dim=0.4):
+def centres_overlay(target, params, dim=0.4) -> np.ndarray:
     """The target at ``dim`` brightness with a red 2x2 dot at each Gaussian's centre."""
     picture = np.asarray(target, np.float32) * dim
     height, width = picture.shape[:2]

@@ -53,7 +53,7 @@ class Rasterizer(Protocol):
         """``(sum of squared errors, dL/dparams [N, 8])`` of the MSE against the target."""
 
 
-def cuda_available():
+def cuda_available() -> bool:
     """Whether the CUDA backend can run: ``numba-cuda`` installed and a GPU (or its simulator) present."""
     try:
         from numba import cuda
@@ -62,7 +62,7 @@ def cuda_available():
         return False
 
 
-def resolve_backend(backend):
+def resolve_backend(backend) -> str:
     """The backend ``backend`` names: ``auto`` is ``cuda`` when a GPU can be used, else ``cpu``."""
     if backend not in BACKENDS:
         raise GIError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")

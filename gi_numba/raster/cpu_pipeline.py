@@ -39,7 +39,7 @@ class CpuRasterizer:
             self._scratch = TileScratch.allocate(int(longest * 1.25) + 8 if backward else 0)
         return self._scratch
 
-    def render(self, params, lam, out=None):
+    def render(self, params, lam, out=None) -> np.ndarray:
         """Clamped render ``(3, H, W)`` float32, into ``out`` when given."""
         params = np.ascontiguousarray(params, np.float32)
         conic, tiles = self._project_and_bin(params, lam)
@@ -48,13 +48,13 @@ class CpuRasterizer:
         render_forward(params, conic, tiles, self.n_tiles_x, self._scratch_for(tiles, backward=False), out)
         return out
 
-    def set_target(self, target):
+    def set_target(self, target) -> None:
         """Fix the ``(3, H, W)`` target image of :meth:`loss_and_gradients`."""
         tiles = image_to_tiles(np.ascontiguousarray(target, np.float32))
         self._target_tiles = aligned_zeros(tiles.shape)
         self._target_tiles[:] = tiles
 
-    def loss_and_gradients(self, params, lam):
+    def loss_and_gradients(self, params, lam) -> tuple:
         """Sum of squared errors of the clamped render and ``dL/dparams`` ``(N, 8)`` of the MSE."""
         conic, tiles = self._project_and_bin(params, lam)
         n_entries = tiles.entry_gaussian.size

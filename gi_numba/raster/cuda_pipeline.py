@@ -50,7 +50,7 @@ class CudaRasterizer:
             self._buffers[name] = held
         return held[:rows]
 
-    def project_and_bin(self, params, lam):
+    def project_and_bin(self, params, lam) -> tuple:
         """:class:`DeviceProjection` and :class:`DeviceTiles` of device ``params`` ``(N, 8)`` and ``lam`` ``(N,)``."""
         n = params.shape[0]
         projection = DeviceProjection(self._buffer("conic", n, (3,), np.float32),
@@ -79,11 +79,11 @@ class CudaRasterizer:
         render_forward(params, *self.project_and_bin(params, lam), self.n_tiles_x, image)
         return image
 
-    def set_target(self, target):
+    def set_target(self, target) -> None:
         """Fix the ``(3, H, W)`` target image of the loss (kept on the device)."""
         self.target = cuda.to_device(np.ascontiguousarray(target, np.float32))
 
-    def loss_and_gradients_on_device(self, params, lam, grads, sse):
+    def loss_and_gradients_on_device(self, params, lam, grads, sse) -> None:
         """Fill device ``grads`` ``(N, 8)`` with ``dL/dparams`` of the MSE and ``sse[0]`` with the squared error."""
         projection, tiles = self.project_and_bin(params, lam)
         partials = self._buffer("partials", max(tiles.n_entries, 1), (8,), np.float32)
@@ -91,7 +91,7 @@ class CudaRasterizer:
         sum_into(self._tile_sse, sse)
         reduce_gradients(partials, tiles.gaussian_start, projection.conic, grads)
 
-    def render(self, params, lam, out=None):
+    def render(self, params, lam, out=None) -> np.ndarray:
         """Clamped render ``(3, H, W)`` float32 on the host, into ``out`` when given."""
         image = cuda.device_array((3, self.height, self.width), np.float32)
         self.render_on_device(to_device(params), to_device(lam), image)
@@ -101,7 +101,7 @@ class CudaRasterizer:
         out[...] = host
         return out
 
-    def loss_and_gradients(self, params, lam):
+    def loss_and_gradients(self, params, lam) -> tuple:
         """Sum of squared errors of the clamped render and ``dL/dparams`` ``(N, 8)``, on the host."""
         grads = cuda.device_array((params.shape[0], 8), np.float32)
         sse = cuda.device_array(1, np.float64)

@@ -53,7 +53,7 @@ def reference_alpha_maps(params, lam, height, width):
         yield g, alpha, dx, dy, (A, B, C)
 
 
-def reference_render(params, lam, height, width):
+def reference_render(params, lam, height, width) -> np.ndarray:
     """Unclamped sum ``out(p) = sum_g col_g alpha_g(p)`` as ``(3, H, W)`` float64."""
     out = np.zeros((3, height, width))
     p = np.asarray(params, np.float64)
@@ -62,13 +62,13 @@ def reference_render(params, lam, height, width):
     return out
 
 
-def reference_loss(params, lam, target):
+def reference_loss(params, lam, target) -> float:
     """MSE between ``clamp(out, 0, 1)`` and the ``(3, H, W)`` target."""
     out = reference_render(params, lam, target.shape[1], target.shape[2])
     return np.mean((np.clip(out, 0.0, 1.0) - target) ** 2)
 
 
-def reference_gradients(params, lam, target):
+def reference_gradients(params, lam, target) -> np.ndarray:
     """Analytic ``dL/dparams`` ``(N, 8)`` of :func:`reference_loss`, float64."""
     height, width = target.shape[1], target.shape[2]
     p = np.asarray(params, np.float64)

@@ -14,7 +14,7 @@ from . import make_rasterizer
 from .maths import TILE, TILE_ROWS
 
 
-def render_window(params, lam, height, width, window, backend="cpu"):
+def render_window(params, lam, height, width, window, backend="cpu") -> np.ndarray:
     """The clamped ``(h, w, 3)`` render of ``window = (x, y, w, h)`` of a ``height x width`` image.
 
     The rasteriser writes straight into a channel-last canvas (its ``(3, H, W)``
