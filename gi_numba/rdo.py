@@ -38,11 +38,11 @@ import numba
 import numpy as np
 
 from . import bitstream
-from .interrupt import interruptible_range
-from .metrics import psnr
 from .codes import QuantizedGaussians
 from .coding import ROLES
 from .defaults import ATTRIBUTE_SIZES
+from .interrupt import interruptible_range
+from .metrics import psnr
 from .quantize import dequantize
 from .raster.maths import SIGMA_CUTOFF, TILE, project_one
 from .training import Progress
