@@ -109,8 +109,8 @@ class AnsModel(EntropyModel):
         return 8 * self.parameter_bytes(stream, framing) + self.information_bits(stream) + ANS_FINAL_BITS
 
     def fit(self, stream) -> object:
-        """The model's own fields fitted to ``stream`` (besides the support)."""
-        raise NotImplementedError
+        """The model's own fields fitted to ``stream`` besides the support (none by default)."""
+        return None
 
     def fitted(self, stream) -> object:
         """:meth:`fit` of ``stream``, computed once per stream (estimates and the writer read it)."""
@@ -210,9 +210,6 @@ class Histogram(CategoricalModel):
     """The symbols' exact counts over the support, as varints: a categorical model (versions 1, 2)."""
 
     id, name = 2, "histogram"
-
-    def fit(self, stream) -> np.ndarray:
-        return stream.counts
 
     def parameter_bytes(self, stream, framing) -> int:
         return framing.support_bytes(stream.low, stream.high) + varint_bytes(stream.counts)
